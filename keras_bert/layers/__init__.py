@@ -1,0 +1,7 @@
+"""Building blocks of BERT: embeddings, self-attention, the transformer block."""
+
+from keras_bert.layers.bert_embeddings import BertEmbeddings
+from keras_bert.layers.multi_head_self_attention import MultiHeadSelfAttention
+from keras_bert.layers.transformer_block import TransformerBlock
+
+__all__ = ["BertEmbeddings", "MultiHeadSelfAttention", "TransformerBlock"]

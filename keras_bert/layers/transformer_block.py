@@ -1,0 +1,200 @@
+"""The transformer encoder block of BERT."""
+
+import keras
+from keras import ops
+
+from keras_bert.layers import validation
+from keras_bert.layers.multi_head_self_attention import MultiHeadSelfAttention
+
+ACTIVATIONS = ("gelu", "gelu_approximate", "relu")
+
+
+def feedforward_activation(name):
+    """Returns the activation function for an `activation` name.
+
+    `"gelu"` is the exact erf form used by BERT; `"gelu_approximate"` the tanh
+    approximation of Hendrycks & Gimpel (2016) used by some ports.
+    """
+    if name == "gelu":
+        return lambda x: keras.activations.gelu(x, approximate=False)
+    if name == "gelu_approximate":
+        return lambda x: keras.activations.gelu(x, approximate=True)
+    return keras.activations.relu
+
+
+@keras.saving.register_keras_serializable(package="keras_bert")
+class TransformerBlock(keras.layers.Layer):
+    """Self-attention and feed-forward sublayers, each with a residual.
+
+    Post-LN (BERT, `norm_first=False`):
+        x = LayerNorm(x + Dropout(Attention(x)))
+        x = LayerNorm(x + Dropout(Dense(act(Dense(x)))))
+    Pre-LN (`norm_first=True`, Xiong et al. 2020):
+        x = x + Dropout(Attention(LayerNorm(x)))
+        x = x + Dropout(Dense(act(Dense(LayerNorm(x)))))
+
+    Layer normalisation runs in float32 under mixed precision.
+
+    Args:
+        num_heads: int. Number of attention heads; must divide the input width.
+        intermediate_dim: int. Width of the feed-forward hidden layer.
+        dropout: float. Dropout rate after each sublayer. Defaults to `0.1`.
+        attention_dropout: float. Dropout rate on attention probabilities.
+            Defaults to `0.1`.
+        activation: string. `"gelu"` (exact), `"gelu_approximate"` (tanh) or
+            `"relu"`. Defaults to `"gelu"`.
+        layer_norm_epsilon: float. Defaults to `1e-12`.
+        norm_first: bool. Pre-LN instead of BERT's post-LN. Defaults to `False`.
+        initializer_range: float. Standard deviation of the truncated normal
+            kernel initialiser. Defaults to `0.02`.
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: float tensor of shape `(batch_size, sequence_length, hidden_dim)`.
+        padding_mask: tensor of shape `(batch_size, sequence_length)`, 1 for
+            real tokens. Optional.
+        attention_mask: tensor of shape
+            `(batch_size, sequence_length, sequence_length)`. Optional.
+        training: bool. Whether dropout is active.
+
+    Returns:
+        A tensor of shape `(batch_size, sequence_length, hidden_dim)`.
+
+    Example:
+    >>> block = TransformerBlock(num_heads=4, intermediate_dim=64)
+    >>> block(np.ones((2, 8, 32), "float32")).shape
+    (2, 8, 32)
+
+    Reference: Vaswani et al., "Attention Is All You Need", 2017, section 3.1.
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        intermediate_dim,
+        dropout=0.1,
+        attention_dropout=0.1,
+        activation="gelu",
+        layer_norm_epsilon=1e-12,
+        norm_first=False,
+        initializer_range=0.02,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        validation.check_positive_int("num_heads", num_heads)
+        validation.check_positive_int("intermediate_dim", intermediate_dim)
+        validation.check_rate("dropout", dropout)
+        validation.check_rate("attention_dropout", attention_dropout)
+        validation.check_choice("activation", activation, ACTIVATIONS)
+        validation.check_positive_float("layer_norm_epsilon", layer_norm_epsilon)
+        validation.check_positive_float("initializer_range", initializer_range)
+        if not isinstance(norm_first, bool):
+            raise ValueError(f"`norm_first` must be a bool, received {norm_first!r}.")
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.activation = activation
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.norm_first = norm_first
+        self.initializer_range = initializer_range
+
+        initializer = keras.initializers.TruncatedNormal(stddev=initializer_range)
+        self.self_attention_layer = MultiHeadSelfAttention(
+            num_heads=num_heads,
+            attention_dropout=attention_dropout,
+            initializer_range=initializer_range,
+            dtype=self.dtype_policy,
+            name="self_attention_layer",
+        )
+        self.self_attention_dropout = keras.layers.Dropout(
+            dropout, dtype=self.dtype_policy, name="self_attention_dropout"
+        )
+        self.self_attention_layer_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, dtype="float32", name="self_attention_layer_norm"
+        )
+        self.feedforward_intermediate_dense = keras.layers.Dense(
+            intermediate_dim,
+            kernel_initializer=initializer,
+            dtype=self.dtype_policy,
+            name="feedforward_intermediate_dense",
+        )
+        self._activation_fn = feedforward_activation(activation)
+        self.feedforward_output_dense = None  # Built once the width is known.
+        self._kernel_initializer = initializer
+        self.feedforward_dropout = keras.layers.Dropout(
+            dropout, dtype=self.dtype_policy, name="feedforward_dropout"
+        )
+        self.feedforward_layer_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, dtype="float32", name="feedforward_layer_norm"
+        )
+
+    def build(self, inputs_shape):
+        hidden_dim = inputs_shape[-1]
+        if hidden_dim % self.num_heads != 0:
+            raise ValueError(
+                f"`hidden_dim` ({hidden_dim}) must be divisible by "
+                f"`num_heads` ({self.num_heads})."
+            )
+        self.feedforward_output_dense = keras.layers.Dense(
+            hidden_dim,
+            kernel_initializer=self._kernel_initializer,
+            dtype=self.dtype_policy,
+            name="feedforward_output_dense",
+        )
+        self.self_attention_layer.build(inputs_shape)
+        self.self_attention_layer_norm.build(inputs_shape)
+        self.feedforward_intermediate_dense.build(inputs_shape)
+        self.feedforward_output_dense.build(
+            tuple(inputs_shape[:-1]) + (self.intermediate_dim,)
+        )
+        self.feedforward_layer_norm.build(inputs_shape)
+        self.built = True
+
+    def _normalize(self, layer_norm, x):
+        return ops.cast(layer_norm(x), self.compute_dtype)
+
+    def call(self, inputs, padding_mask=None, attention_mask=None, training=None):
+        x = inputs
+        # Self-attention sublayer.
+        residual = x
+        if self.norm_first:
+            x = self._normalize(self.self_attention_layer_norm, x)
+        x = self.self_attention_layer(
+            x, padding_mask=padding_mask, attention_mask=attention_mask, training=training
+        )
+        x = self.self_attention_dropout(x, training=training)
+        x = x + residual
+        if not self.norm_first:
+            x = self._normalize(self.self_attention_layer_norm, x)
+        # Feed-forward sublayer.
+        residual = x
+        if self.norm_first:
+            x = self._normalize(self.feedforward_layer_norm, x)
+        x = self.feedforward_intermediate_dense(x)
+        x = self._activation_fn(x)
+        x = self.feedforward_output_dense(x)
+        x = self.feedforward_dropout(x, training=training)
+        x = x + residual
+        if not self.norm_first:
+            x = self._normalize(self.feedforward_layer_norm, x)
+        return x
+
+    def compute_output_shape(self, inputs_shape):
+        return tuple(inputs_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "intermediate_dim": self.intermediate_dim,
+                "dropout": self.dropout,
+                "attention_dropout": self.attention_dropout,
+                "activation": self.activation,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "norm_first": self.norm_first,
+                "initializer_range": self.initializer_range,
+            }
+        )
+        return config
