@@ -144,9 +144,11 @@ class TensorReader:
             return None
         try:
             return self._reader.get_tensor(name)
-        except tf.errors.OpError as error:
+        # A truncated data file surfaces as IndexError or a TF OpError.
+        except (tf.errors.OpError, IndexError, ValueError) as error:
             raise CheckpointError(
-                f"Cannot read variable {name!r} from {self.path}: {error}"
+                f"Cannot read variable {name!r} from {self.path} (truncated or "
+                f"corrupted checkpoint?): {error}"
             ) from error
 
     def read_heads(self):

@@ -1,0 +1,120 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_bert.layers.multi_head_self_attention import MultiHeadSelfAttention
+from tests.test_case import run_layer_test, to_numpy
+
+RNG = np.random.default_rng(1)
+INPUTS = RNG.normal(size=(2, 6, 16)).astype("float32")
+PADDING_MASK = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]], "int32")
+
+
+def reference_attention(layer, x, mask):
+    """Plain numpy multi-head attention with separate Q, K, V projections."""
+    qkv_kernel = to_numpy(layer.qkv_kernel)  # (D, 3, N, H)
+    qkv_bias = to_numpy(layer.qkv_bias)  # (3, N, H)
+    num_heads, head_dim = qkv_kernel.shape[2], qkv_kernel.shape[3]
+    hidden_dim = num_heads * head_dim
+    heads = []
+    for n in range(num_heads):
+        q = x @ qkv_kernel[:, 0, n] + qkv_bias[0, n]
+        k = x @ qkv_kernel[:, 1, n] + qkv_bias[1, n]
+        v = x @ qkv_kernel[:, 2, n] + qkv_bias[2, n]
+        scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(head_dim)
+        scores = np.where(mask[:, None, :] > 0, scores, -np.inf)
+        scores = scores - scores.max(-1, keepdims=True)
+        weights = np.exp(scores)
+        weights /= weights.sum(-1, keepdims=True)
+        heads.append(weights @ v)
+    concatenated = np.concatenate(heads, axis=-1)  # (B, S, N*H)
+    output_kernel = to_numpy(layer.output_kernel).reshape(hidden_dim, -1)
+    return concatenated @ output_kernel + to_numpy(layer.output_bias)
+
+
+def test_layer_basics():
+    run_layer_test(
+        MultiHeadSelfAttention,
+        {"num_heads": 4},
+        (INPUTS,),
+        call_kwargs={"padding_mask": PADDING_MASK},
+        expected_output_shape=(2, 6, 16),
+        expected_num_trainable_weights=4,
+        expected_num_params=16 * 3 * 16 + 3 * 16 + 16 * 16 + 16,
+    )
+
+
+def test_matches_reference_attention():
+    layer = MultiHeadSelfAttention(num_heads=4, attention_dropout=0.0)
+    outputs = to_numpy(layer(INPUTS, padding_mask=PADDING_MASK))
+    expected = reference_attention(layer, INPUTS, PADDING_MASK)
+    np.testing.assert_allclose(outputs, expected, atol=1e-5)
+
+
+def test_padding_does_not_change_real_positions():
+    layer = MultiHeadSelfAttention(num_heads=2, attention_dropout=0.0)
+    short = INPUTS[:1, :3]
+    padded = np.concatenate([short, RNG.normal(size=(1, 5, 16)).astype("float32")], axis=1)
+    mask = np.array([[1, 1, 1, 0, 0, 0, 0, 0]], "int32")
+    np.testing.assert_allclose(
+        to_numpy(layer(padded, padding_mask=mask))[:, :3],
+        to_numpy(layer(short, padding_mask=np.ones((1, 3), "int32"))),
+        atol=1e-6,
+    )
+
+
+def test_full_attention_mask_combines_with_padding_mask():
+    layer = MultiHeadSelfAttention(num_heads=2, attention_dropout=0.0)
+    causal = np.tril(np.ones((6, 6), "int32"))[None].repeat(2, axis=0)
+    _, probabilities = layer(
+        INPUTS, padding_mask=PADDING_MASK, attention_mask=causal, return_attention_scores=True
+    )
+    probabilities = to_numpy(probabilities)
+    assert probabilities.shape == (2, 2, 6, 6)
+    allowed = (causal[:, None] * PADDING_MASK[:, None, None, :]) > 0
+    assert np.all(probabilities[~np.broadcast_to(allowed, probabilities.shape)] == 0)
+    np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_float16", "mixed_bfloat16"])
+def test_all_padding_row_gives_no_nan(policy):
+    layer = MultiHeadSelfAttention(num_heads=4, dtype=policy)
+    mask = np.zeros((2, 6), "int32")
+    outputs, probabilities = layer(
+        INPUTS, padding_mask=mask, return_attention_scores=True
+    )
+    assert np.all(np.isfinite(to_numpy(keras.ops.cast(outputs, "float32"))))
+    assert np.all(np.isfinite(to_numpy(keras.ops.cast(probabilities, "float32"))))
+
+
+def test_softmax_runs_in_float32_under_mixed_precision():
+    # Scores this large overflow float16's exp; computed in float32 the
+    # softmax stays finite and sums to one.
+    layer = MultiHeadSelfAttention(num_heads=2, dtype="mixed_float16")
+    layer.build(INPUTS.shape)
+    kernel = np.zeros(layer.qkv_kernel.shape, "float32")
+    kernel[:, 0] = 0.3
+    kernel[:, 1] = 0.3
+    layer.qkv_kernel.assign(kernel)
+    _, probabilities = layer(np.abs(INPUTS), return_attention_scores=True)
+    probabilities = to_numpy(keras.ops.cast(probabilities, "float32"))
+    assert np.all(np.isfinite(probabilities))
+    np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-2)
+
+
+def test_hidden_dim_not_divisible_by_heads():
+    layer = MultiHeadSelfAttention(num_heads=5)
+    with pytest.raises(ValueError, match=r"`hidden_dim` \(16\) must be divisible by `num_heads` \(5\)"):
+        layer(INPUTS)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"num_heads": 0}, r"`num_heads` must be a positive integer, received 0"),
+        ({"num_heads": 2, "attention_dropout": -0.1}, r"`attention_dropout` must be a number in \[0, 1\)"),
+    ],
+)
+def test_invalid_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MultiHeadSelfAttention(**kwargs)

@@ -1,0 +1,186 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_bert import BertEncoder
+from keras_bert.bert_encoder import PRESETS
+from tests.test_case import run_layer_test, to_numpy
+
+TINY = {
+    "vocabulary_size": 60,
+    "num_layers": 2,
+    "num_heads": 2,
+    "hidden_dim": 16,
+    "intermediate_dim": 32,
+    "max_sequence_length": 24,
+}
+RNG = np.random.default_rng(3)
+TOKEN_IDS = RNG.integers(1, 60, size=(2, 9)).astype("int32")
+INPUTS = {
+    "token_ids": TOKEN_IDS,
+    "segment_ids": np.array([[0] * 5 + [1] * 4, [0] * 9], "int32"),
+    "padding_mask": np.array([[1] * 9, [1] * 6 + [0] * 3], "int32"),
+}
+
+
+def _outputs(encoder, inputs=INPUTS, **kwargs):
+    return keras.tree.map_structure(to_numpy, encoder(inputs, **kwargs))
+
+
+def test_network_basics():
+    outputs = run_layer_test(
+        BertEncoder,
+        TINY,
+        (INPUTS,),
+        expected_output_shape={
+            "sequence_output": (2, 9, 16),
+            "pooled_output": (2, 16),
+            "encoder_outputs": [(2, 9, 16)] * 3,
+        },
+    )
+    assert set(outputs) == {"sequence_output", "pooled_output", "encoder_outputs"}
+
+
+@pytest.mark.parametrize(
+    "preset, expected_params",
+    [
+        # Published sizes with the pooler and a 30,522-token vocabulary.
+        ("bert_base", 109_482_240),
+        ("bert_large", 335_141_888),
+    ],
+)
+def test_published_parameter_counts(preset, expected_params):
+    assert BertEncoder.from_preset(preset).count_params() == expected_params
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_preset_shapes(preset):
+    config = BertEncoder.preset_config(preset)
+    assert config["intermediate_dim"] == 4 * config["hidden_dim"]
+    assert config["hidden_dim"] // config["num_heads"] == 64
+    assert config["vocabulary_size"] == 30522
+
+
+def test_from_preset_applies_overrides():
+    encoder = BertEncoder.from_preset("bert_tiny", dropout=0.0, vocabulary_size=100)
+    assert isinstance(encoder, BertEncoder)
+    assert encoder.dropout == 0.0
+    assert encoder.token_embedding.embeddings.shape == (100, 128)
+
+
+def test_sequence_output_is_last_encoder_output_and_dropout_off_at_inference():
+    encoder = BertEncoder(**TINY)
+    first = _outputs(encoder)
+    second = _outputs(encoder)
+    np.testing.assert_array_equal(first["sequence_output"], first["encoder_outputs"][-1])
+    np.testing.assert_array_equal(first["sequence_output"], second["sequence_output"])
+
+
+def test_variable_sequence_length():
+    encoder = BertEncoder(**TINY)
+    for length in (1, 5, 24):
+        ones = np.ones((3, length), "int32")
+        outputs = _outputs(
+            encoder, {"token_ids": ones, "segment_ids": 0 * ones, "padding_mask": ones}
+        )
+        assert outputs["sequence_output"].shape == (3, length, 16)
+
+
+def test_padding_does_not_change_real_positions():
+    encoder = BertEncoder(**TINY)
+    short = {k: v[:1, :5] for k, v in INPUTS.items()}
+    short["padding_mask"] = np.ones((1, 5), "int32")
+    padded = {
+        "token_ids": np.concatenate([short["token_ids"], np.full((1, 11), 7, "int32")], 1),
+        "segment_ids": np.concatenate([short["segment_ids"], np.ones((1, 11), "int32")], 1),
+        "padding_mask": np.concatenate([short["padding_mask"], np.zeros((1, 11), "int32")], 1),
+    }
+    a, b = _outputs(encoder, short), _outputs(encoder, padded)
+    for x, y in zip(a["encoder_outputs"], b["encoder_outputs"]):
+        np.testing.assert_allclose(x, y[:, :5], atol=1e-5)
+    np.testing.assert_allclose(a["pooled_output"], b["pooled_output"], atol=1e-5)
+
+
+def test_keras_file_round_trip(tmp_path):
+    encoder = BertEncoder(**dict(TINY, embedding_dim=8, position_embedding="sinusoidal"))
+    path = str(tmp_path / "encoder.keras")
+    encoder.save(path)
+    restored = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(restored, BertEncoder)
+    assert restored.get_config() == encoder.get_config()
+    a, b = _outputs(encoder), _outputs(restored)
+    for x, y in zip(keras.tree.flatten(a), keras.tree.flatten(b)):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_pre_layer_norm_variant_runs_and_round_trips():
+    encoder = BertEncoder(**dict(TINY, norm_first=True))
+    assert encoder.final_layer_norm is not None
+    restored = BertEncoder.from_config(json.loads(json.dumps(encoder.get_config())))
+    restored.set_weights(encoder.get_weights())
+    np.testing.assert_array_equal(
+        _outputs(encoder)["sequence_output"], _outputs(restored)["sequence_output"]
+    )
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_tracks_float32(policy):
+    reference = BertEncoder(**TINY)
+    mixed = BertEncoder(**dict(TINY, dtype=policy))
+    mixed.set_weights(reference.get_weights())
+    expected = _outputs(reference)["sequence_output"]
+    actual = to_numpy(keras.ops.cast(mixed(INPUTS)["sequence_output"], "float32"))
+    assert mixed.embeddings_layer.embeddings_layer_norm.compute_dtype == "float32"
+    mask = INPUTS["padding_mask"].astype(bool)
+    # Layer-normalised outputs have unit scale; bfloat16 keeps ~3 significant digits.
+    assert np.abs(actual[mask] - expected[mask]).max() < 0.1
+
+
+def test_jit_compile_matches_eager():
+    encoder = BertEncoder(**TINY)
+    eager = _outputs(encoder)
+    import tensorflow as tf
+
+    compiled = tf.function(lambda x: encoder(x, training=False), jit_compile=True)
+    xla = keras.tree.map_structure(to_numpy, compiled(INPUTS))
+    np.testing.assert_allclose(eager["sequence_output"], xla["sequence_output"], atol=1e-5)
+    np.testing.assert_allclose(eager["pooled_output"], xla["pooled_output"], atol=1e-5)
+
+
+def test_fit_with_jit_compile_under_mixed_bfloat16():
+    encoder = BertEncoder(**dict(TINY, dtype="mixed_bfloat16"))
+    inputs = {k: keras.Input(shape=(None,), dtype="int32", name=k) for k in INPUTS}
+    logits = keras.layers.Dense(2, dtype="float32")(encoder(inputs)["pooled_output"])
+    model = keras.Model(inputs, logits)
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=True,
+    )
+    history = model.fit(INPUTS, np.array([0, 1]), epochs=2, verbose=0)
+    assert all(np.isfinite(history.history["loss"]))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"hidden_dim": 15}, r"`hidden_dim` \(15\) must be divisible by `num_heads` \(2\)"),
+        ({"num_layers": 0}, r"`num_layers` must be a positive integer, received 0"),
+        ({"intermediate_dim": -1}, r"`intermediate_dim` must be a positive integer, received -1"),
+        ({"vocabulary_size": 2.5}, r"`vocabulary_size` must be a positive integer, received 2.5"),
+        ({"hidden_size": 16}, r"Unknown `BertEncoder` config keys: \['hidden_size'\]"),
+        ({"position_embedding": "relative"}, r"`position_embedding` must be one of"),
+    ],
+)
+def test_invalid_config(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        BertEncoder.from_config(dict(TINY, **overrides))
+
+
+def test_unknown_preset_and_override():
+    with pytest.raises(ValueError, match=r"Unknown preset 'bert_huge'"):
+        BertEncoder.from_preset("bert_huge")
+    with pytest.raises(ValueError, match=r"Unknown `BertEncoder` config keys for preset 'bert_tiny': \['dropout_rate'\]"):
+        BertEncoder.from_preset("bert_tiny", dropout_rate=0.0)
