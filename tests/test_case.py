@@ -20,7 +20,8 @@ import keras
 import numpy as np
 from keras import ops
 
-SHARED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared")
+# realpath: under Bazel, __file__ is a runfiles symlink to the source tree.
+SHARED_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "..", "shared")
 SHARED_DIR = os.path.normpath(os.environ.get("KERAS_BERT_SHARED_DIR", SHARED_DIR))
 
 PRECISION_POLICIES = ("mixed_float16", "mixed_bfloat16", "bfloat16")
