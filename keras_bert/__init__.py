@@ -17,6 +17,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 __version__ = "0.1.0"
 
 _PUBLIC_NAMES = {
+    "BertClassifier": "keras_bert.models",
     "BertEncoder": "keras_bert.bert_encoder",
     "load_encoder": "keras_bert.checkpoints",
     "load_tokenizer": "keras_bert.text",
