@@ -33,14 +33,6 @@ def name_map(num_layers):
         attention = f"{theirs}/attention"
         table.update(
             {
-                f"{ours}/self_attention_layer/qkv_kernel": (
-                    "fused_qkv_kernel",
-                    [f"{attention}/self/{p}/kernel" for p in ("query", "key", "value")],
-                ),
-                f"{ours}/self_attention_layer/qkv_bias": (
-                    "fused_qkv_bias",
-                    [f"{attention}/self/{p}/bias" for p in ("query", "key", "value")],
-                ),
                 f"{ours}/self_attention_layer/output_kernel": (
                     "heads_output_kernel",
                     [f"{attention}/output/dense/kernel"],
@@ -71,6 +63,15 @@ def name_map(num_layers):
                 f"{ours}/feedforward_layer_norm/beta": ("same", [f"{theirs}/output/LayerNorm/beta"]),
             }
         )
+        for projection in ("query", "key", "value"):
+            table[f"{ours}/self_attention_layer/{projection}_kernel"] = (
+                "heads_kernel",
+                [f"{attention}/self/{projection}/kernel"],
+            )
+            table[f"{ours}/self_attention_layer/{projection}_bias"] = (
+                "heads_bias",
+                [f"{attention}/self/{projection}/bias"],
+            )
     return table
 
 

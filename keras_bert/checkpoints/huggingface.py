@@ -42,14 +42,6 @@ def name_map(num_layers):
         attention = f"{theirs}.attention"
         table.update(
             {
-                f"{ours}/self_attention_layer/qkv_kernel": (
-                    "fused_qkv_kernel",
-                    [f"{attention}.self.{p}.weight" for p in ("query", "key", "value")],
-                ),
-                f"{ours}/self_attention_layer/qkv_bias": (
-                    "fused_qkv_bias",
-                    [f"{attention}.self.{p}.bias" for p in ("query", "key", "value")],
-                ),
                 f"{ours}/self_attention_layer/output_kernel": (
                     "heads_output_kernel",
                     [f"{attention}.output.dense.weight"],
@@ -80,6 +72,15 @@ def name_map(num_layers):
                 f"{ours}/feedforward_layer_norm/beta": ("same", [f"{theirs}.output.LayerNorm.bias"]),
             }
         )
+        for projection in ("query", "key", "value"):
+            table[f"{ours}/self_attention_layer/{projection}_kernel"] = (
+                "heads_kernel",
+                [f"{attention}.self.{projection}.weight"],
+            )
+            table[f"{ours}/self_attention_layer/{projection}_bias"] = (
+                "heads_bias",
+                [f"{attention}.self.{projection}.bias"],
+            )
     return table
 
 

@@ -7,9 +7,9 @@ tensor names and a layout. The layout says how the source tensors are
 rearranged:
 
 - `"same"`: one source tensor with the target's shape.
-- `"fused_qkv_kernel"`: three `(hidden_dim, hidden_dim)` kernels (query, key,
-  value) stacked into `(hidden_dim, 3, num_heads, head_dim)`.
-- `"fused_qkv_bias"`: three `(hidden_dim,)` biases into `(3, num_heads, head_dim)`.
+- `"heads_kernel"`: a `(hidden_dim, hidden_dim)` query, key or value kernel
+  viewed as `(hidden_dim, num_heads, head_dim)`.
+- `"heads_bias"`: a `(hidden_dim,)` bias viewed as `(num_heads, head_dim)`.
 - `"heads_output_kernel"`: a `(hidden_dim, hidden_dim)` kernel viewed as
   `(num_heads, head_dim, hidden_dim)`.
 
@@ -41,8 +41,13 @@ def encoder_weights(encoder):
     for i, block in enumerate(encoder.transformer_layers):
         prefix = f"transformer_layer_{i}"
         attention = block.self_attention_layer
-        weights[f"{prefix}/self_attention_layer/qkv_kernel"] = attention.qkv_kernel
-        weights[f"{prefix}/self_attention_layer/qkv_bias"] = attention.qkv_bias
+        for projection in ("query", "key", "value"):
+            weights[f"{prefix}/self_attention_layer/{projection}_kernel"] = getattr(
+                attention, f"{projection}_kernel"
+            )
+            weights[f"{prefix}/self_attention_layer/{projection}_bias"] = getattr(
+                attention, f"{projection}_bias"
+            )
         weights[f"{prefix}/self_attention_layer/output_kernel"] = attention.output_kernel
         weights[f"{prefix}/self_attention_layer/output_bias"] = attention.output_bias
         for name in (
@@ -65,12 +70,12 @@ def expected_source_shapes(layout, target_shape):
     """The shape each source tensor must have to fill `target_shape`."""
     if layout == "same":
         return [tuple(target_shape)]
-    if layout == "fused_qkv_kernel":
-        hidden_dim, _, num_heads, head_dim = target_shape
-        return [(hidden_dim, num_heads * head_dim)] * 3
-    if layout == "fused_qkv_bias":
-        _, num_heads, head_dim = target_shape
-        return [(num_heads * head_dim,)] * 3
+    if layout == "heads_kernel":
+        hidden_dim, num_heads, head_dim = target_shape
+        return [(hidden_dim, num_heads * head_dim)]
+    if layout == "heads_bias":
+        num_heads, head_dim = target_shape
+        return [(num_heads * head_dim,)]
     if layout == "heads_output_kernel":
         num_heads, head_dim, hidden_dim = target_shape
         return [(num_heads * head_dim, hidden_dim)]
@@ -81,14 +86,9 @@ def arrange(layout, sources, target_shape):
     """Rearranges checked source arrays into one array of `target_shape`."""
     if layout == "same":
         return sources[0]
-    if layout == "fused_qkv_kernel":
-        # 3 x (D, N*H) -> (D, 3, N*H) -> (D, 3, N, H)
-        return np.stack(sources, axis=1).reshape(target_shape)
-    if layout == "fused_qkv_bias":
-        # 3 x (N*H,) -> (3, N*H) -> (3, N, H)
-        return np.stack(sources, axis=0).reshape(target_shape)
-    if layout == "heads_output_kernel":
-        # (N*H, D) -> (N, H, D): the input rows are ordered head by head.
+    if layout in ("heads_kernel", "heads_bias", "heads_output_kernel"):
+        # (D, N*H) -> (D, N, H), (N*H,) -> (N, H), (N*H, D) -> (N, H, D):
+        # the N*H axis is ordered head by head in both checkpoint formats.
         return sources[0].reshape(target_shape)
     raise ValueError(f"Unknown weight layout {layout!r}.")
 

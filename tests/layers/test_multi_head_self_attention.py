@@ -12,15 +12,13 @@ PADDING_MASK = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]], "int32")
 
 def reference_attention(layer, x, mask):
     """Plain numpy multi-head attention with separate Q, K, V projections."""
-    qkv_kernel = to_numpy(layer.qkv_kernel)  # (D, 3, N, H)
-    qkv_bias = to_numpy(layer.qkv_bias)  # (3, N, H)
-    num_heads, head_dim = qkv_kernel.shape[2], qkv_kernel.shape[3]
+    kernels = [to_numpy(getattr(layer, f"{p}_kernel")) for p in ("query", "key", "value")]
+    biases = [to_numpy(getattr(layer, f"{p}_bias")) for p in ("query", "key", "value")]
+    _, num_heads, head_dim = kernels[0].shape  # (D, N, H)
     hidden_dim = num_heads * head_dim
     heads = []
     for n in range(num_heads):
-        q = x @ qkv_kernel[:, 0, n] + qkv_bias[0, n]
-        k = x @ qkv_kernel[:, 1, n] + qkv_bias[1, n]
-        v = x @ qkv_kernel[:, 2, n] + qkv_bias[2, n]
+        q, k, v = (x @ kernel[:, n] + bias[n] for kernel, bias in zip(kernels, biases))
         scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(head_dim)
         scores = np.where(mask[:, None, :] > 0, scores, -np.inf)
         scores = scores - scores.max(-1, keepdims=True)
@@ -39,7 +37,7 @@ def test_layer_basics():
         (INPUTS,),
         call_kwargs={"padding_mask": PADDING_MASK},
         expected_output_shape=(2, 6, 16),
-        expected_num_trainable_weights=4,
+        expected_num_trainable_weights=8,
         expected_num_params=16 * 3 * 16 + 3 * 16 + 16 * 16 + 16,
     )
 
@@ -92,10 +90,8 @@ def test_softmax_runs_in_float32_under_mixed_precision():
     # softmax stays finite and sums to one.
     layer = MultiHeadSelfAttention(num_heads=2, dtype="mixed_float16")
     layer.build(INPUTS.shape)
-    kernel = np.zeros(layer.qkv_kernel.shape, "float32")
-    kernel[:, 0] = 0.3
-    kernel[:, 1] = 0.3
-    layer.qkv_kernel.assign(kernel)
+    layer.query_kernel.assign(np.full(layer.query_kernel.shape, 0.3, "float32"))
+    layer.key_kernel.assign(np.full(layer.key_kernel.shape, 0.3, "float32"))
     _, probabilities = layer(np.abs(INPUTS), return_attention_scores=True)
     probabilities = to_numpy(keras.ops.cast(probabilities, "float32"))
     assert np.all(np.isfinite(probabilities))

@@ -7,8 +7,8 @@ from tests.test_case import run_layer_test, to_numpy
 RNG = np.random.default_rng(2)
 INPUTS = RNG.normal(size=(2, 5, 16)).astype("float32")
 PADDING_MASK = np.array([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]], "int32")
-# attention: 4 weights; 2 layer norms x 2; 2 dense x 2.
-NUM_WEIGHTS = 4 + 4 + 4
+# attention: 8 weights; 2 layer norms x 2; 2 dense x 2.
+NUM_WEIGHTS = 8 + 4 + 4
 NUM_PARAMS = (16 * 48 + 48 + 16 * 16 + 16) + 2 * 32 + (16 * 32 + 32) + (32 * 16 + 16)
 
 
