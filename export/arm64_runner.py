@@ -1,0 +1,231 @@
+"""Runs a token-id `.tflite` file on a batch of examples; the half of `export.check_arm64` that
+runs inside the emulated arm64 root file system.
+
+It needs only NumPy and `ai_edge_litert` (the arm64 rootfs has nothing else), so it uses argparse,
+not absl, and imports nothing from this project. `export.check_arm64` imports `run_model` for the
+x86 side, so both CPUs run the very same code.
+
+    python arm64_runner.py --model=model.tflite --inputs=inputs.npz --output=logits.npz
+
+`inputs.npz` holds int32 arrays `token_ids`, `segment_ids`, `padding_mask` of shape
+`(num_examples, max_length)` and `lengths` of shape `(num_examples,)`: the real length of each
+example. Each example is fed alone, with batch size 1, cut to its real length when the file takes
+any length, or padded to the file's fixed length. `logits.npz` gets `logits`, float32
+`(num_examples, num_labels)`, and `info`, a JSON string (versions, machine, signature, the
+number of nodes XNNPACK runs, timing).
+"""
+
+import argparse
+import importlib.metadata
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
+
+
+def _interpreter_class():
+    from ai_edge_litert import interpreter  # pylint: disable=import-outside-toplevel
+
+    return interpreter.Interpreter
+
+
+def _versions():
+    versions = {
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "ai_edge_litert": importlib.metadata.version("ai-edge-litert"),
+    }
+    if os.path.isfile("/etc/debian_version"):
+        with open("/etc/debian_version", encoding="utf-8") as f:
+            versions["debian"] = f.read().strip()
+    return versions
+
+
+def _tensor_dtypes(interpreter):
+    """Counts of the file's tensors by dtype: int8 weights mark a quantized file."""
+    counts = {}
+    for detail in interpreter.get_tensor_details():
+        name = np.dtype(detail["dtype"]).name
+        counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _delegated_nodes(interpreter):
+    """Nodes run by a delegate: the Python interpreter applies only XNNPACK by default, which
+    needs cpuinfo to recognise the CPU. None when the private API that tells is missing."""
+    try:
+        return sum(op["op_name"] == "DELEGATE" for op in interpreter._get_ops_details())
+    except (AttributeError, KeyError, RuntimeError, ValueError):
+        return None
+
+
+def _example_inputs(inputs, index, input_details):
+    """The inputs of example `index`, shaped `(1, length)` for the signature."""
+    length = int(inputs["lengths"][index])
+    feed = {}
+    for name, detail in input_details.items():
+        fixed_length = int(detail["shape_signature"][-1])
+        row = inputs[name][index, :length]
+        if fixed_length > 0:
+            if length > fixed_length:
+                raise ValueError(
+                    f"Example {index} has {length} tokens but input `{name}` of the model takes "
+                    f"exactly {fixed_length}; tokenize with a smaller `max_length`."
+                )
+            row = np.pad(row, (0, fixed_length - length))
+        feed[name] = row[np.newaxis, :].astype(detail["dtype"])
+    return feed
+
+
+def _pick_signature(interpreter, model_path, signature_key):
+    signatures = interpreter.get_signature_list()
+    if signature_key is None:
+        if len(signatures) == 1:
+            return next(iter(signatures))
+        if "serving_default" in signatures:
+            return "serving_default"
+        raise ValueError(
+            f"{model_path} has signatures {sorted(signatures)}; pass `signature_key`."
+        )
+    if signature_key not in signatures:
+        raise ValueError(
+            f"`signature_key` ({signature_key!r}) is not a signature of {model_path}; it has "
+            f"{sorted(signatures)}."
+        )
+    return signature_key
+
+
+def signature_inputs(model_path, signature_key=None):
+    """The input names of a signature, read without allocating (custom ops need no kernels)."""
+    interpreter = _interpreter_class()(model_path=model_path)
+    signature_key = _pick_signature(interpreter, model_path, signature_key)
+    return list(interpreter.get_signature_list()[signature_key]["inputs"])
+
+
+def run_model(
+    model_path, inputs, num_threads=1, signature_key=None, output_name="logits"
+):
+    """Runs every example of `inputs` through the `.tflite` file `model_path`.
+
+    Args:
+        model_path: str. A `.tflite` file whose signature takes some of `token_ids`,
+            `segment_ids`, `padding_mask` (int32 `(1, sequence_length)`).
+        inputs: mapping with int32 arrays `token_ids`, `segment_ids`, `padding_mask` of shape
+            `(num_examples, max_length)` and `lengths` of shape `(num_examples,)`.
+        num_threads: int. Interpreter threads.
+        signature_key: str or None. The signature to run; `None` picks the only one, or
+            `serving_default` when there are several.
+        output_name: str. The signature output to return; a signature with one output returns
+            that one whatever its name.
+
+    Returns:
+        `(logits, info)`: float32 array of shape `(num_examples, num_labels)` and a dict of
+        versions, signature details and timing.
+    """
+    interpreter = _interpreter_class()(model_path=model_path, num_threads=num_threads)
+    signature_key = _pick_signature(interpreter, model_path, signature_key)
+    runner = interpreter.get_signature_runner(signature_key)
+    input_details = runner.get_input_details()
+    unknown = sorted(set(input_details) - set(INPUT_NAMES))
+    if unknown:
+        raise ValueError(
+            f"Signature {signature_key!r} of {model_path} takes inputs {unknown}; this runner "
+            f"feeds only {list(INPUT_NAMES)} (token-id files, not string-input files)."
+        )
+    output_names = list(runner.get_output_details())
+    if output_name not in output_names:
+        if len(output_names) != 1:
+            raise ValueError(
+                f"Signature {signature_key!r} of {model_path} has outputs {output_names} and no "
+                f"{output_name!r}."
+            )
+        output_name = output_names[0]
+
+    num_examples = len(inputs["lengths"])
+    logits = []
+    start = time.perf_counter()
+    for index in range(num_examples):
+        outputs = runner(**_example_inputs(inputs, index, input_details))
+        logits.append(np.asarray(outputs[output_name], np.float32).reshape(-1))
+    seconds = time.perf_counter() - start
+    info = {
+        "versions": _versions(),
+        "signature": signature_key,
+        "inputs": {
+            name: {
+                "dtype": np.dtype(d["dtype"]).name,
+                "shape_signature": [int(s) for s in d["shape_signature"]],
+            }
+            for name, d in input_details.items()
+        },
+        "output": output_name,
+        "tensor_dtypes": _tensor_dtypes(interpreter),
+        "xnnpack_nodes": _delegated_nodes(interpreter),
+        "num_threads": num_threads,
+        "num_examples": num_examples,
+        "inference_seconds": seconds,
+    }
+    if not logits:
+        return np.zeros((0, 0), np.float32), info
+    return np.stack(logits), info
+
+
+def save_npz_atomically(path, **arrays):
+    """`np.savez` to a temporary file beside `path`, then renames it over `path`."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp_", suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def load_inputs(path):
+    """The arrays of an inputs `.npz`, checked for names and shapes."""
+    with np.load(path, allow_pickle=False) as data:
+        inputs = {name: data[name] for name in data.files}
+    missing = [n for n in INPUT_NAMES + ("lengths",) if n not in inputs]
+    if missing:
+        raise ValueError(f"{path} lacks arrays {missing}.")
+    num_examples = len(inputs["lengths"])
+    for name in INPUT_NAMES:
+        if inputs[name].ndim != 2 or inputs[name].shape[0] != num_examples:
+            raise ValueError(
+                f"`{name}` in {path} has shape {inputs[name].shape}; expected "
+                f"({num_examples}, max_length)."
+            )
+    return inputs
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="The .tflite file to run.")
+    parser.add_argument("--inputs", required=True, help="The inputs .npz (see module doc).")
+    parser.add_argument("--output", required=True, help="Where to write the logits .npz.")
+    parser.add_argument("--num_threads", type=int, default=1, help="Interpreter threads.")
+    parser.add_argument("--signature", default=None, help="Signature key; default: the only one.")
+    parser.add_argument("--output_name", default="logits", help="Signature output to return.")
+    args = parser.parse_args(argv)
+    logits, info = run_model(
+        args.model,
+        load_inputs(args.inputs),
+        num_threads=args.num_threads,
+        signature_key=args.signature,
+        output_name=args.output_name,
+    )
+    save_npz_atomically(args.output, logits=logits, info=np.array(json.dumps(info)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,822 @@
+"""Runs token-id `.tflite` files on an emulated arm64 CPU and compares them with this x86 host.
+
+Every file is run twice on the same inputs: here, with `ai_edge_litert`, and on arm64, inside the
+Debian arm64 root file system that `scripts/setup_arm64.sh` builds (qemu-user via binfmt_misc,
+Debian's arm64 Python 3.11, ai-edge-litert's aarch64 wheel). Both sides run
+`export/arm64_runner.py`; the arm64 side runs once per file (a process start under emulation
+costs seconds), with all examples passed in one `.npz`. The emulated CPU is a QEMU model
+(`--arm64_cpu`, default Cortex-A76), described to LiteRT's cpuinfo through a generated
+/proc/cpuinfo so that the XNNPACK delegate starts as it would on a phone; the report says how
+many nodes XNNPACK ran on each side. Emulation says nothing about speed on a phone.
+
+The examples come from a GLUE-style TSV (a header naming `sentence` or `sentence1` and
+`sentence2`, and `label`), tokenized here with `keras_bert.load_tokenizer`; each example is cut
+to its real length, as the token-id files take any length.
+
+Per file, `report.json` and `report.md` in `--output_dir` give the max |diff| of the logits
+between arm64 and x86, how often the predicted labels agree, and the accuracy on each CPU.
+The exit status is 1 when a file misses its thresholds: float files need
+`--float_min_agreement` and `--float_max_abs_diff`; quantized files (int8 weights)
+`--quantized_min_agreement`, `--quantized_max_accuracy_gap` (arm64 against x86) and the loose
+`--quantized_max_abs_diff`.
+
+    scripts/setup_arm64.sh    # once, as root: qemu, the arm64 rootfs and its venv (cached)
+
+    python -m export.check_arm64 exported/model.tflite exported/model_dynamic_int8.tflite \\
+        --eval=../shared/data/sst2/test.tsv --vocab=../shared/models/all-MiniLM-L6-v2
+
+    # A CI-sized run: the first 50 examples.
+    python -m export.check_arm64 model.tflite --eval=test.tsv --limit=50 --output_dir=/tmp/arm64
+
+Without `--vocab`, each file is tokenized as its manifest (`<stem>.manifest.json`, written by
+`export.tflite`) says: vocabulary, lower-casing, `max_seq_length`; without a manifest, with a
+vocab.txt beside it. String-input files are listed in the report as not run, with the reason
+(`STRING_INPUT_NOTE`): they cannot run under this emulation.
+"""
+
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from absl import app
+from absl import flags
+
+from export import arm64_runner
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The MIDR fields (implementer, variant, part, revision) of QEMU's arm64 CPU models. LiteRT's
+# XNNPACK delegate starts only when cpuinfo can read the CPU from /proc/cpuinfo and
+# /sys/devices/system/cpu, which qemu-user 7.2 does not emulate; cpuinfo takes the instruction set
+# from the auxiliary vector (qemu's, right for the model) and some kernel choices from the MIDR, so
+# the MIDR must be the model's: Cortex-A76 numbers with a Cortex-A53 feature set select dot-product
+# kernels the A53 lacks (SIGILL).
+ARM64_CPUS = {
+    "cortex-a53": (0x41, 0x0, 0xD03, 0x4),
+    "cortex-a57": (0x41, 0x1, 0xD07, 0x0),
+    "cortex-a72": (0x41, 0x0, 0xD08, 0x3),
+    "cortex-a76": (0x41, 0x4, 0xD0B, 0x1),
+    "neoverse-n1": (0x41, 0x4, 0xD0C, 0x1),
+    # QEMU's "max": implementer 0 (software), part 'Q'; has SVE2, SME, I8MM and BF16.
+    "max": (0x00, 0x0, 0x051, 0x0),
+}
+
+_EVAL = flags.DEFINE_string(
+    "eval",
+    None,
+    "GLUE-style TSV of the examples: a header line naming `sentence` (or `sentence1` and "
+    "`sentence2`) and `label` columns, then one tab-separated example per line with an integer "
+    "label.",
+    required=True,
+)
+_VOCAB = flags.DEFINE_string(
+    "vocab",
+    None,
+    "A vocab.txt or a checkpoint directory holding one, for every file. Default: per file, "
+    "vocab.txt next to it or the vocabulary named in its manifest.",
+)
+_MAX_LENGTH = flags.DEFINE_integer(
+    "max_length",
+    None,
+    "Tokens per example, [CLS] and [SEP] included; longer texts are truncated. Default: the "
+    "manifest's `max_seq_length`, else 128.",
+)
+_LIMIT = flags.DEFINE_integer(
+    "limit", 0, "Use only the first N examples of --eval (0: all), e.g. for CI-sized runs."
+)
+_OUTPUT_DIR = flags.DEFINE_string(
+    "output_dir",
+    os.path.join(_REPO_ROOT, ".cache", "arm64", "report"),
+    "Where to write report.json and report.md.",
+)
+_ROOTFS = flags.DEFINE_string(
+    "rootfs",
+    os.path.join(_REPO_ROOT, ".cache", "arm64", "rootfs"),
+    "The arm64 root file system made by scripts/setup_arm64.sh.",
+)
+_ARM64_PYTHON = flags.DEFINE_string(
+    "arm64_python",
+    "/opt/litert/bin/python",
+    "The Python of the venv inside --rootfs that has numpy and ai_edge_litert.",
+)
+_ARM64_CPU = flags.DEFINE_enum(
+    "arm64_cpu",
+    "cortex-a76",
+    sorted(ARM64_CPUS),
+    "The emulated CPU (QEMU model). cortex-a76: Armv8.2 with dot product, like most phones of "
+    "2019-2022. max: every extension QEMU has (SVE2, SME, I8MM, BF16); under Debian 12's QEMU "
+    "7.2 it gave wrong dynamic-int8 logits once SME was on, which real hardware may not share.",
+)
+_NUM_THREADS = flags.DEFINE_integer("num_threads", 1, "Interpreter threads, on both CPUs.")
+_SIGNATURE = flags.DEFINE_string(
+    "signature", None, "Signature to run; default: the only one, else `serving_default`."
+)
+_OUTPUT_NAME = flags.DEFINE_string(
+    "output_name", "logits", "Signature output holding the logits (the only output if absent)."
+)
+_ARM64_TIMEOUT = flags.DEFINE_integer(
+    "arm64_timeout", 3600, "Seconds one file may run under emulation before it counts as failed."
+)
+_FLOAT_MAX_ABS_DIFF = flags.DEFINE_float(
+    "float_max_abs_diff", 1e-4, "Largest |arm64 - x86| allowed in any logit of a float file."
+)
+_FLOAT_MIN_AGREEMENT = flags.DEFINE_float(
+    "float_min_agreement", 1.0, "Smallest fraction of equal arm64 and x86 labels, float files."
+)
+_QUANTIZED_MIN_AGREEMENT = flags.DEFINE_float(
+    "quantized_min_agreement",
+    0.995,
+    "Smallest fraction of equal arm64 and x86 labels, quantized files (int8 weights).",
+)
+_QUANTIZED_MAX_ABS_DIFF = flags.DEFINE_float(
+    "quantized_max_abs_diff",
+    0.5,
+    "Largest |arm64 - x86| allowed in any logit of a quantized file: a loose bound (the int8 "
+    "kernels of the two CPUs differ by about 1e-2) that catches broken kernels whose labels "
+    "happen to agree.",
+)
+_QUANTIZED_MAX_ACCURACY_GAP = flags.DEFINE_float(
+    "quantized_max_accuracy_gap",
+    0.5,
+    "Largest |arm64 - x86| accuracy of a quantized file, in percentage points.",
+)
+
+
+# === Examples ===
+
+
+def read_eval_tsv(path, limit=0):
+    """The examples of a GLUE-style TSV.
+
+    Args:
+        path: str. A header line with `sentence` (or `sentence1` and `sentence2`) and `label`
+            columns, then one example per line; fields separated by tabs, no quoting.
+        limit: int. Keep only the first `limit` examples; 0 keeps all.
+
+    Returns:
+        `(texts, texts_pair, labels)`: lists of str (`texts_pair` is None for single-sentence
+        files) and an int64 array of shape `(num_examples,)`.
+    """
+    if not os.path.isfile(path):
+        raise ValueError(f"`--eval` file {path!r} does not exist.")
+    with open(path, encoding="utf-8") as f:
+        header = f.readline().rstrip("\r\n").split("\t")
+        if "sentence" in header:
+            text_columns = [header.index("sentence")]
+        elif "sentence1" in header and "sentence2" in header:
+            text_columns = [header.index("sentence1"), header.index("sentence2")]
+        else:
+            raise ValueError(
+                f"{path}:1: the header {header} names no `sentence` nor `sentence1` and "
+                "`sentence2` column."
+            )
+        if "label" not in header:
+            raise ValueError(f"{path}:1: the header {header} names no `label` column.")
+        label_column = header.index("label")
+        texts, texts_pair, labels = [], [], []
+        for line_number, line in enumerate(f, start=2):
+            if limit and len(labels) >= limit:
+                break
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            fields = line.split("\t")
+            if len(fields) != len(header):
+                raise ValueError(
+                    f"{path}:{line_number}: {len(fields)} tab-separated fields, expected "
+                    f"{len(header)} as in the header {header}."
+                )
+            try:
+                labels.append(int(fields[label_column]))
+            except ValueError:
+                raise ValueError(
+                    f"{path}:{line_number}: label {fields[label_column]!r} is not an integer."
+                ) from None
+            texts.append(fields[text_columns[0]])
+            if len(text_columns) == 2:
+                texts_pair.append(fields[text_columns[1]])
+    if not labels:
+        raise ValueError(f"`--eval` file {path!r} has no examples.")
+    return texts, (texts_pair if len(text_columns) == 2 else None), np.array(labels, np.int64)
+
+
+# Where a manifest may name the vocabulary and its SHA-256; `export.tflite` writes `vocab` and
+# `vocab_sha256` into `<stem>.manifest.json`.
+_MANIFEST_VOCABULARY_KEYS = ("vocab", "vocabulary_path", "vocab_path", "vocabulary")
+_MANIFEST_SHA256_KEYS = ("vocab_sha256", "vocabulary_sha256")
+DEFAULT_MAX_LENGTH = 128
+
+
+def read_manifest(tflite_path):
+    """`(path, dict)` of the manifest beside `tflite_path`, or `(None, {})`.
+
+    `FILE.manifest.json` (for `model.tflite`: `model.manifest.json`), else `manifest.json`.
+    """
+    directory = os.path.dirname(os.path.abspath(tflite_path))
+    stem = os.path.splitext(os.path.basename(tflite_path))[0]
+    for name in (f"{stem}.manifest.json", "manifest.json"):
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                try:
+                    manifest = json.load(f)
+                except json.JSONDecodeError as error:
+                    raise ValueError(f"{path} is not valid JSON: {error}") from None
+            if not isinstance(manifest, dict):
+                raise ValueError(f"{path} holds a {type(manifest).__name__}, not an object.")
+            return path, manifest
+    return None, {}
+
+
+def _vocabulary_from_manifest(manifest_path, manifest):
+    directory = os.path.dirname(manifest_path)
+    for key in _MANIFEST_VOCABULARY_KEYS:
+        value = manifest.get(key)
+        if not isinstance(value, str):
+            continue
+        candidate = os.path.join(directory, value)
+        if not os.path.exists(candidate):
+            raise ValueError(f"{manifest_path}: `{key}` ({value!r}) does not exist.")
+        vocabulary_file = (
+            os.path.join(candidate, "vocab.txt") if os.path.isdir(candidate) else candidate
+        )
+        for sha_key in _MANIFEST_SHA256_KEYS:
+            expected = manifest.get(sha_key)
+            if expected and _sha256(vocabulary_file) != expected:
+                raise ValueError(
+                    f"{manifest_path}: {vocabulary_file} has SHA-256 "
+                    f"{_sha256(vocabulary_file)}, not `{sha_key}` {expected}."
+                )
+        return candidate
+    return None
+
+
+def tokenizer_settings(tflite_path, vocab=None, max_length=None):
+    """How to tokenize for `tflite_path`: the flags' values, else its manifest's, else defaults.
+
+    The vocabulary is `vocab`, else the one the manifest names (an entry of
+    `_MANIFEST_VOCABULARY_KEYS`, relative to the manifest, checked against its SHA-256 entry
+    when there is one), else `tokenizer/vocab.txt` (the fine-tuned model directory's layout),
+    `vocab.txt` or `assets/vocab.txt` beside the file. Lower-casing is the manifest's
+    `lower_case` when the vocabulary came from it; `None` lets `keras_bert.load_tokenizer` decide.
+
+    Returns:
+        dict: `vocabulary` (a vocab.txt or a directory holding one), `lower_case` (bool or
+        None), `max_length` (int).
+    """
+    manifest_path, manifest = read_manifest(tflite_path)
+    if max_length is None:
+        max_length = int(manifest.get("max_seq_length") or DEFAULT_MAX_LENGTH)
+    if max_length < 2:
+        raise ValueError(f"`--max_length` ({max_length}) must be at least 2.")
+    settings = {"vocabulary": None, "lower_case": None, "max_length": max_length}
+    if vocab:
+        if not os.path.exists(vocab):
+            raise ValueError(f"`--vocab` {vocab!r} does not exist.")
+        settings["vocabulary"] = vocab
+        return settings
+    if manifest_path:
+        settings["vocabulary"] = _vocabulary_from_manifest(manifest_path, manifest)
+        if settings["vocabulary"] and isinstance(manifest.get("lower_case"), bool):
+            settings["lower_case"] = manifest["lower_case"]
+    directory = os.path.dirname(os.path.abspath(tflite_path))
+    for name in (os.path.join("tokenizer", "vocab.txt"), "vocab.txt",
+                 os.path.join("assets", "vocab.txt")):
+        candidate = os.path.join(directory, name)
+        if settings["vocabulary"] is None and os.path.isfile(candidate):
+            settings["vocabulary"] = (
+                os.path.dirname(candidate) if name.startswith("tokenizer") else candidate
+            )
+    if settings["vocabulary"] is None:
+        raise ValueError(
+            f"Found no vocabulary for {tflite_path}: no manifest naming one and no vocab.txt "
+            "beside it; pass `--vocab`."
+        )
+    return settings
+
+
+def tokenize(vocabulary_path, texts, texts_pair=None, max_length=128, lower_case=None):
+    """Packed int32 inputs and real lengths, from `keras_bert.load_tokenizer`.
+
+    Returns:
+        dict of int32 arrays: `token_ids`, `segment_ids`, `padding_mask` of shape
+        `(num_examples, max_length)` and `lengths` of shape `(num_examples,)`.
+    """
+    import keras_bert  # pylint: disable=import-outside-toplevel
+
+    tokenizer = keras_bert.load_tokenizer(vocabulary_path, lower_case=lower_case)
+    packed = tokenizer.pack(texts, texts_pair, max_length=max_length)
+    inputs = {name: np.asarray(packed[name], np.int32) for name in arm64_runner.INPUT_NAMES}
+    inputs["lengths"] = inputs["padding_mask"].sum(axis=1).astype(np.int32)
+    return inputs
+
+
+# === Running ===
+
+
+def run_on_x86(model_path, inputs, **runner_kwargs):
+    """`(logits, info)` of `model_path` on this host."""
+    return arm64_runner.run_model(model_path, inputs, **runner_kwargs)
+
+
+def check_rootfs(rootfs, arm64_python):
+    """Raises a `ValueError` saying what to run when the arm64 set-up is missing."""
+    if not os.path.isfile(os.path.join(rootfs, arm64_python.lstrip("/"))):
+        raise ValueError(
+            f"No arm64 Python at {arm64_python} inside `--rootfs` {rootfs!r}; run "
+            "scripts/setup_arm64.sh (as root) first."
+        )
+    if not os.path.exists("/proc/sys/fs/binfmt_misc/qemu-aarch64"):
+        raise ValueError(
+            "qemu-aarch64 is not registered with binfmt_misc (after a reboot, for example); run "
+            "scripts/setup_arm64.sh (as root)."
+        )
+
+
+def proc_cpuinfo(cpu):
+    """A one-processor arm64 /proc/cpuinfo for QEMU CPU model `cpu` (a key of `ARM64_CPUS`)."""
+    if cpu not in ARM64_CPUS:
+        raise ValueError(f"`--arm64_cpu` ({cpu!r}) must be one of {sorted(ARM64_CPUS)}.")
+    implementer, variant, part, revision = ARM64_CPUS[cpu]
+    return (
+        "processor\t: 0\n"
+        "BogoMIPS\t: 50.00\n"
+        "Features\t: fp asimd cpuid\n"
+        f"CPU implementer\t: 0x{implementer:02x}\n"
+        "CPU architecture: 8\n"
+        f"CPU variant\t: 0x{variant:x}\n"
+        f"CPU part\t: 0x{part:03x}\n"
+        f"CPU revision\t: {revision}\n\n"
+    )
+
+
+def _prepare_cpu_files(rootfs):
+    """Creates the rootfs's one-CPU sysfs lists and the /proc/cpuinfo mount point, once."""
+    if os.path.ismount(os.path.join(rootfs, "proc")) or os.path.ismount(
+        os.path.join(rootfs, "sys")
+    ):
+        raise ValueError(
+            f"{rootfs}/proc or {rootfs}/sys is a mount point; unmount it: the check supplies "
+            "its own /proc/cpuinfo and CPU lists."
+        )
+    cpu_directory = os.path.join(rootfs, "sys", "devices", "system", "cpu")
+    os.makedirs(cpu_directory, exist_ok=True)
+    for name in ("possible", "present"):
+        with open(os.path.join(cpu_directory, name), "w", encoding="utf-8") as f:
+            f.write("0\n")
+    open(os.path.join(rootfs, "proc", "cpuinfo"), "a", encoding="utf-8").close()
+
+
+def _chroot_command(rootfs, cpuinfo_path, cpu, argv):
+    """The command that runs `argv` inside `rootfs` on QEMU CPU model `cpu`.
+
+    `cpuinfo_path` is bind-mounted over the rootfs's /proc/cpuinfo in a private mount namespace,
+    so the mount vanishes with the process. Runs as root, or through passwordless sudo; `env -i`
+    sets the whole environment, which sudo would otherwise filter.
+    """
+    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    environment = [
+        "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8", f"QEMU_CPU={cpu}",
+    ]
+    script = 'mount --bind "$1" "$0/proc/cpuinfo" && shift && exec chroot "$0" "$@"'
+    return prefix + ["env", "-i"] + environment + [
+        "unshare", "--mount", "--propagation=private", "sh", "-c", script, rootfs, cpuinfo_path,
+    ] + argv
+
+
+def run_on_arm64(
+    model_path, inputs, rootfs, arm64_python="/opt/litert/bin/python", cpu="cortex-a76",
+    timeout=3600, num_threads=1, signature_key=None, output_name="logits",
+):
+    """`(logits, info)` of `model_path` run by `arm64_runner.py` inside the arm64 `rootfs`.
+
+    The file, the runner and the inputs are placed in a temporary folder under the rootfs's
+    /tmp for the one emulated process, and removed afterwards. `cpu` is the QEMU CPU model
+    (a key of `ARM64_CPUS`).
+    """
+    check_rootfs(rootfs, arm64_python)
+    rootfs = os.path.abspath(rootfs)
+    cpuinfo = proc_cpuinfo(cpu)
+    _prepare_cpu_files(rootfs)
+    work = tempfile.mkdtemp(prefix="keras_bert_check_", dir=os.path.join(rootfs, "tmp"))
+    try:
+        model_copy = os.path.join(work, "model.tflite")
+        try:
+            os.link(model_path, model_copy)
+        except OSError:
+            shutil.copyfile(model_path, model_copy)
+        shutil.copyfile(arm64_runner.__file__, os.path.join(work, "arm64_runner.py"))
+        arm64_runner.save_npz_atomically(os.path.join(work, "inputs.npz"), **inputs)
+        with open(os.path.join(work, "cpuinfo"), "w", encoding="utf-8") as f:
+            f.write(cpuinfo)
+        inside = "/" + os.path.relpath(work, rootfs)
+        argv = [
+            arm64_python,
+            f"{inside}/arm64_runner.py",
+            f"--model={inside}/model.tflite",
+            f"--inputs={inside}/inputs.npz",
+            f"--output={inside}/logits.npz",
+            f"--num_threads={num_threads}",
+            f"--output_name={output_name}",
+        ]
+        if signature_key:
+            argv.append(f"--signature={signature_key}")
+        start = time.perf_counter()
+        try:
+            result = subprocess.run(
+                _chroot_command(rootfs, os.path.join(work, "cpuinfo"), cpu, argv),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(
+                f"The arm64 run of {model_path} took more than {timeout} s (`--arm64_timeout`)."
+            ) from None
+        seconds = time.perf_counter() - start
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"The arm64 run of {model_path} exited with status {result.returncode}:\n"
+                f"{result.stderr[-4000:]}"
+            )
+        with np.load(os.path.join(work, "logits.npz"), allow_pickle=False) as data:
+            logits = data["logits"]
+            info = json.loads(str(data["info"]))
+        info["process_seconds"] = seconds
+        info["cpu"] = cpu
+        return logits, info
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# === Comparison ===
+
+
+def predicted_labels(logits):
+    """Argmax labels; a single logit per example is read as binary (label 1 when > 0)."""
+    if logits.shape[1] == 1:
+        return (logits[:, 0] > 0).astype(np.int64)
+    return np.argmax(logits, axis=1)
+
+
+def compare_logits(x86_logits, arm64_logits, labels):
+    """The numbers of the report for one file.
+
+    Args:
+        x86_logits, arm64_logits: float arrays of shape `(num_examples, num_labels)`.
+        labels: int array of shape `(num_examples,)`.
+
+    Returns:
+        dict: `num_examples`, `max_abs_diff`, `mean_abs_diff`, `max_abs_diff_example`,
+        `label_agreement`, `num_label_disagreements`, `accuracy_x86`, `accuracy_arm64`,
+        `accuracy_gap_points` (|arm64 - x86| in percentage points).
+    """
+    x86_logits = np.asarray(x86_logits, np.float64)
+    arm64_logits = np.asarray(arm64_logits, np.float64)
+    labels = np.asarray(labels)
+    if x86_logits.shape != arm64_logits.shape:
+        raise ValueError(
+            f"x86 logits have shape {x86_logits.shape} but arm64 logits {arm64_logits.shape}."
+        )
+    if x86_logits.ndim != 2 or x86_logits.shape[0] != labels.shape[0]:
+        raise ValueError(
+            f"Logits of shape {x86_logits.shape} do not fit {labels.shape[0]} labels."
+        )
+    if labels.size and labels.max() >= max(x86_logits.shape[1], 2):
+        raise ValueError(
+            f"Label {int(labels.max())} is out of range for {x86_logits.shape[1]} logits."
+        )
+    diff = np.abs(x86_logits - arm64_logits)
+    per_example = diff.max(axis=1)
+    x86_labels = predicted_labels(x86_logits)
+    arm64_labels = predicted_labels(arm64_logits)
+    accuracy_x86 = float(np.mean(x86_labels == labels))
+    accuracy_arm64 = float(np.mean(arm64_labels == labels))
+    return {
+        "num_examples": int(labels.shape[0]),
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+        "max_abs_diff_example": int(np.argmax(per_example)),
+        "label_agreement": float(np.mean(x86_labels == arm64_labels)),
+        "num_label_disagreements": int(np.sum(x86_labels != arm64_labels)),
+        "accuracy_x86": accuracy_x86,
+        "accuracy_arm64": accuracy_arm64,
+        "accuracy_gap_points": abs(accuracy_arm64 - accuracy_x86) * 100.0,
+    }
+
+
+def is_quantized(tensor_dtypes):
+    """Whether a file has 8-bit tensors (dynamic-range or full-integer quantized weights)."""
+    return any(tensor_dtypes.get(name, 0) for name in ("int8", "uint8"))
+
+
+def judge(metrics, quantized, thresholds):
+    """The thresholds that `metrics` misses, as sentences (empty when the file passes)."""
+    failures = []
+    if quantized:
+        if metrics["label_agreement"] < thresholds["quantized_min_agreement"]:
+            failures.append(
+                f"label agreement {metrics['label_agreement']:.4f} < "
+                f"{thresholds['quantized_min_agreement']}"
+            )
+        if metrics["accuracy_gap_points"] > thresholds["quantized_max_accuracy_gap"]:
+            failures.append(
+                f"accuracy gap {metrics['accuracy_gap_points']:.2f} points > "
+                f"{thresholds['quantized_max_accuracy_gap']}"
+            )
+        if not metrics["max_abs_diff"] <= thresholds["quantized_max_abs_diff"]:
+            failures.append(
+                f"max |diff| {metrics['max_abs_diff']:.3g} > "
+                f"{thresholds['quantized_max_abs_diff']}"
+            )
+    else:
+        if metrics["label_agreement"] < thresholds["float_min_agreement"]:
+            failures.append(
+                f"label agreement {metrics['label_agreement']:.4f} < "
+                f"{thresholds['float_min_agreement']}"
+            )
+        if not metrics["max_abs_diff"] <= thresholds["float_max_abs_diff"]:
+            failures.append(
+                f"max |diff| {metrics['max_abs_diff']:.3g} > {thresholds['float_max_abs_diff']}"
+            )
+    return failures
+
+
+# === Files the check cannot run ===
+
+# Measured 2026-11 with Debian 12's qemu-user 7.2 and ai-edge-litert 2.3.0's aarch64 wheel.
+STRING_INPUT_NOTE = (
+    "not run on arm64: a string-input file. Under emulation ai-edge-litert 2.3.0's aarch64 "
+    "interpreter crashes (SIGSEGV in AllocateTensors) on any model with a string input, even one "
+    "of builtin ops only, so tensorflow-text's kernels cannot be tried; those kernels "
+    "(tensorflow_text/core/pybinds/tflite_registrar.so, aarch64 wheel) load outside TensorFlow's "
+    "Python but need libtensorflow_framework.so.2 from TensorFlow's aarch64 wheel. Check the "
+    "token-id file of the same model instead."
+)
+
+
+def skipped_entry(path, input_names, reason):
+    """The report entry of a file that was not run, with the reason."""
+    return {
+        "path": path,
+        "bytes": os.path.getsize(path),
+        "sha256": _sha256(path),
+        "inputs": sorted(input_names),
+        "skipped": True,
+        "reason": reason,
+        "passed": True,
+        "failures": [],
+    }
+
+
+# === Report ===
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _qemu_version():
+    try:
+        result = subprocess.run(
+            ["qemu-aarch64-static", "--version"], capture_output=True, text=True, check=False
+        )
+        return result.stdout.splitlines()[0] if result.stdout else None
+    except OSError:
+        return None
+
+
+def file_entry(path, tokenizer, metrics, x86_info, arm64_info, thresholds):
+    """One file's entry of the report: identity, numbers, timing and verdict."""
+    quantized = is_quantized(x86_info["tensor_dtypes"])
+    failures = judge(metrics, quantized, thresholds)
+    if x86_info.get("xnnpack_nodes") and arm64_info.get("xnnpack_nodes") == 0:
+        # A phone runs XNNPACK's kernels: without them the arm64 numbers say little.
+        failures.append(
+            f"XNNPACK ran {x86_info['xnnpack_nodes']} nodes on x86 but none on arm64"
+        )
+    return {
+        "path": path,
+        "bytes": os.path.getsize(path),
+        "sha256": _sha256(path),
+        "kind": "quantized (int8 weights)" if quantized else "float",
+        "tokenizer": tokenizer,
+        "skipped": False,
+        "signature": x86_info["signature"],
+        "output": x86_info["output"],
+        **metrics,
+        "x86_xnnpack_nodes": x86_info.get("xnnpack_nodes"),
+        "arm64_xnnpack_nodes": arm64_info.get("xnnpack_nodes"),
+        "x86_inference_seconds": x86_info["inference_seconds"],
+        "arm64_inference_seconds": arm64_info["inference_seconds"],
+        "arm64_process_seconds": arm64_info.get("process_seconds"),
+        "passed": not failures,
+        "failures": failures,
+    }
+
+
+def build_report(entries, eval_path, command, x86_versions, arm64_info, thresholds):
+    """The whole report as a JSON-ready dict."""
+    return {
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "eval": eval_path,
+        "x86": {"versions": x86_versions, "how": "ai_edge_litert on the host"},
+        "arm64": arm64_info,
+        "thresholds": thresholds,
+        "files": entries,
+        "passed": all(entry["passed"] for entry in entries),
+    }
+
+
+def report_markdown(report):
+    """`report` as a short markdown page: one table row per file, then versions and command."""
+    skipped = [e for e in report["files"] if e["skipped"]]
+    lines = [
+        "# arm64 (emulated) vs x86: LiteRT outputs",
+        "",
+        f"Examples: `{report['eval']}`; created {report['created']}. "
+        f"Overall: **{'PASS' if report['passed'] else 'FAIL'}**"
+        + (f" ({len(skipped)} file(s) not run, below)." if skipped else "."),
+        "",
+        "| file | kind | examples | max \\|diff\\| logits | label agreement | accuracy x86 | "
+        "accuracy arm64 | XNNPACK nodes x86 / arm64 | result |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in report["files"]:
+        if e["skipped"]:
+            lines.append(
+                f"| `{os.path.basename(e['path'])}` | inputs {', '.join(e['inputs'])} | "
+                "- | - | - | - | - | - | not run (see below) |"
+            )
+            continue
+        result = "pass" if e["passed"] else "FAIL: " + "; ".join(e["failures"])
+        result = result.replace("|", "\\|")  # A bare | would end the table cell.
+        lines.append(
+            f"| `{os.path.basename(e['path'])}` | {e['kind']} | {e['num_examples']} | "
+            f"{e['max_abs_diff']:.3g} | {100 * e['label_agreement']:.2f}% "
+            f"({e['num_label_disagreements']} differ) | {100 * e['accuracy_x86']:.2f}% | "
+            f"{100 * e['accuracy_arm64']:.2f}% | {e['x86_xnnpack_nodes']} / "
+            f"{e['arm64_xnnpack_nodes']} | {result} |"
+        )
+    x86 = report["x86"]["versions"]
+    arm64 = report["arm64"]
+    arm64_versions = arm64.get("versions", {})
+    t = report["thresholds"]
+    lines += [
+        "",
+        f"Thresholds: float files max |diff| <= {t['float_max_abs_diff']} and label agreement "
+        f">= {t['float_min_agreement']}; quantized files label agreement >= "
+        f"{t['quantized_min_agreement']}, accuracy within "
+        f"{t['quantized_max_accuracy_gap']} points of x86 and max |diff| <= "
+        f"{t['quantized_max_abs_diff']}.",
+        "",
+        *[f"`{os.path.basename(e['path'])}`: {e['reason']}\n" for e in skipped],
+        "| | machine | Python | ai-edge-litert | NumPy | Debian |",
+        "|---|---|---|---|---|---|",
+        f"| x86 | {x86.get('machine')} | {x86.get('python')} | {x86.get('ai_edge_litert')} | "
+        f"{x86.get('numpy')} | {x86.get('debian', '')} |",
+        f"| arm64 | {arm64_versions.get('machine')} | {arm64_versions.get('python')} | "
+        f"{arm64_versions.get('ai_edge_litert')} | {arm64_versions.get('numpy')} | "
+        f"{arm64_versions.get('debian', '')} |",
+        "",
+        f"arm64 ran as: {arm64.get('how')}; emulated CPU `{arm64.get('cpu')}` "
+        f"({arm64.get('qemu')}).",
+        "",
+        "Command: `" + " ".join(report["command"]) + "`",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_atomically(path, text):
+    """Writes `text` to a temporary file beside `path`, then renames it over `path`."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp_")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def write_report(report, output_dir):
+    """Writes `report.json` and `report.md` into `output_dir`; returns their paths."""
+    json_path = os.path.join(output_dir, "report.json")
+    markdown_path = os.path.join(output_dir, "report.md")
+    write_atomically(json_path, json.dumps(report, indent=2) + "\n")
+    write_atomically(markdown_path, report_markdown(report))
+    return json_path, markdown_path
+
+
+# === Main ===
+
+
+def _thresholds():
+    return {
+        "float_max_abs_diff": _FLOAT_MAX_ABS_DIFF.value,
+        "float_min_agreement": _FLOAT_MIN_AGREEMENT.value,
+        "quantized_min_agreement": _QUANTIZED_MIN_AGREEMENT.value,
+        "quantized_max_accuracy_gap": _QUANTIZED_MAX_ACCURACY_GAP.value,
+        "quantized_max_abs_diff": _QUANTIZED_MAX_ABS_DIFF.value,
+    }
+
+
+def main(argv):
+    model_paths = argv[1:]
+    if not model_paths:
+        raise app.UsageError("Pass one or more .tflite files.")
+    for path in model_paths:
+        if not os.path.isfile(path):
+            raise ValueError(f"The .tflite file {path!r} does not exist.")
+    if _LIMIT.value < 0:
+        raise ValueError(f"`--limit` ({_LIMIT.value}) must be >= 0.")
+    check_rootfs(_ROOTFS.value, _ARM64_PYTHON.value)
+    texts, texts_pair, labels = read_eval_tsv(_EVAL.value, _LIMIT.value)
+    # Every file's inputs and tokenizer first, so a bad one fails before minutes of emulation.
+    input_names = {
+        path: arm64_runner.signature_inputs(path, _SIGNATURE.value) for path in model_paths
+    }
+    token_id_paths = [
+        path for path in model_paths if set(input_names[path]) <= set(arm64_runner.INPUT_NAMES)
+    ]
+    settings = {
+        path: tokenizer_settings(path, _VOCAB.value, _MAX_LENGTH.value) for path in token_id_paths
+    }
+
+    runner_kwargs = {
+        "num_threads": _NUM_THREADS.value,
+        "signature_key": _SIGNATURE.value,
+        "output_name": _OUTPUT_NAME.value,
+    }
+    thresholds = _thresholds()
+    tokenized = {}
+    entries = []
+    arm64_info = {}
+    x86_versions = {}
+    for path in model_paths:
+        if path not in settings:
+            print(f"{path}: {STRING_INPUT_NOTE}", file=sys.stderr)
+            entries.append(skipped_entry(path, input_names[path], STRING_INPUT_NOTE))
+            continue
+        key = json.dumps(settings[path], sort_keys=True)
+        if key not in tokenized:
+            tokenized[key] = tokenize(
+                settings[path]["vocabulary"], texts, texts_pair, settings[path]["max_length"],
+                settings[path]["lower_case"],
+            )
+        inputs = tokenized[key]
+        x86_logits, x86_info = run_on_x86(path, inputs, **runner_kwargs)
+        print(f"{path}: x86 done in {x86_info['inference_seconds']:.1f} s", file=sys.stderr)
+        arm64_logits, arm64_run = run_on_arm64(
+            path, inputs, _ROOTFS.value, _ARM64_PYTHON.value, _ARM64_CPU.value,
+            _ARM64_TIMEOUT.value, **runner_kwargs,
+        )
+        print(f"{path}: arm64 done in {arm64_run['process_seconds']:.1f} s", file=sys.stderr)
+        metrics = compare_logits(x86_logits, arm64_logits, labels)
+        entries.append(file_entry(path, settings[path], metrics, x86_info, arm64_run, thresholds))
+        x86_versions = x86_info["versions"]
+        arm64_info = {
+            "versions": arm64_run["versions"],
+            "cpu": _ARM64_CPU.value,
+            "qemu": _qemu_version(),
+            "rootfs": os.path.abspath(_ROOTFS.value),
+            "how": (
+                f"chroot into the Debian arm64 rootfs, {_ARM64_PYTHON.value} "
+                "export/arm64_runner.py; arm64 binaries run by qemu-user via binfmt_misc"
+            ),
+        }
+    command = ["python", "-m", "export.check_arm64"] + argv[1:] + [
+        f"--{name}={value}" for name, value in _explicit_flags()
+    ]
+    report = build_report(entries, _EVAL.value, command, x86_versions, arm64_info, thresholds)
+    json_path, markdown_path = write_report(report, _OUTPUT_DIR.value)
+    print(report_markdown(report))
+    print(f"Wrote {json_path} and {markdown_path}.", file=sys.stderr)
+    return 0 if report["passed"] else 1
+
+
+def _explicit_flags():
+    """The flags of this module set on the command line, as (name, value) pairs."""
+    module_flags = flags.FLAGS.get_flags_for_module(sys.modules[__name__])
+    return [(f.name, f.value) for f in module_flags if f.present]
+
+
+if __name__ == "__main__":
+    app.run(main)
