@@ -217,3 +217,13 @@ def test_paths_that_are_not_checkpoints(tmp_path):
     with pytest.raises(CheckpointError, match=r"is a file, not a checkpoint"):
         keras_bert.load_encoder(str(text_file))
     assert issubclass(CheckpointError, ValueError)
+
+
+def test_keras_file_with_a_lambda_layer_is_refused(tmp_path):
+    # A Lambda layer carries Python bytecode; safe_mode must refuse to run it.
+    inputs = keras.Input(shape=(4,))
+    outputs = keras.layers.Lambda(lambda x: x * 2)(inputs)
+    path = str(tmp_path / "lambda.keras")
+    keras.Model(inputs, outputs).save(path)
+    with pytest.raises(CheckpointError, match=r"(?s)Cannot load Keras model file .*lambda.keras.*safe_mode"):
+        keras_bert.load_encoder(path)
