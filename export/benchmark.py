@@ -1,0 +1,335 @@
+"""Latency, size and memory of `.tflite` classifiers, per sequence length and thread count.
+
+    # Every file in one run, so that the numbers compare (wrap long runs in the heavy-job lock).
+    flock /tmp/keras_bert_heavy.lock python -m export.benchmark \\
+        exported/model.tflite exported/model_dynamic.tflite exported/model_int8.tflite \\
+        --out=exported/benchmark
+
+    # A quick look: two lengths, one thread, 20 timed calls each.
+    python -m export.benchmark model.tflite --lengths=16,128 --threads=1 --runs=20
+
+Each file runs in its own fresh process (so its peak memory is its own): an interpreter per
+thread count, then for each length `--warmup` untimed and `--runs` timed calls of one example
+(batch 1) at exactly that length. Token-id files are also timed on a `--padded_tokens`-token input
+padded to the largest length (what a fixed-shape model would pay). String files get a text of
+repeated one-token words that packs to the length.
+
+Writes `OUT.json` (per file: size, peak and baseline resident memory, p50/p90/p99/mean latency in
+milliseconds per length and thread count, speed-ups, and the load average before and after, which
+shows whether other work competed for the cores) and `OUT.png` (p50 latency against length, one
+line per file and thread count, and file sizes).
+"""
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from absl import app
+from absl import flags
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """Defines the command-line flags (only when run as a program, so that the modules of
+    `export/` can be imported together)."""
+    flags.DEFINE_string(
+        "out", "benchmark", "Output path prefix: writes OUT.json and OUT.png."
+    )
+    flags.DEFINE_list(
+        "lengths", ["16", "32", "64", "128"], "Sequence lengths (tokens, with [CLS] and [SEP])."
+    )
+    flags.DEFINE_list("threads", ["1", "2"], "Interpreter thread counts.")
+    flags.DEFINE_integer("runs", 100, "Timed calls per length and thread count.")
+    flags.DEFINE_integer("warmup", 10, "Untimed calls before timing.")
+    flags.DEFINE_integer(
+        "padded_tokens", 16,
+        "Also time token-id files on this many real tokens padded to the largest length (0: off).",
+    )
+    flags.DEFINE_list(
+        "names", None, "Display names for the files, in order. Default: the file names."
+    )
+
+
+
+
+def _rss_bytes():
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def _percentiles(seconds):
+    milliseconds = 1000.0 * np.asarray(seconds)
+    return {
+        "p50_ms": float(np.percentile(milliseconds, 50)),
+        "p90_ms": float(np.percentile(milliseconds, 90)),
+        "p99_ms": float(np.percentile(milliseconds, 99)),
+        "mean_ms": float(milliseconds.mean()),
+    }
+
+
+def _filler_token(manifest, vocabulary_path):
+    """A whole-word token id and its text, for building inputs of a given length."""
+    with open(vocabulary_path, encoding="utf-8") as f:
+        vocabulary = [line.rstrip("\r\n") for line in f]
+    for word in ("the", "good", "a"):
+        if word in vocabulary:
+            return vocabulary.index(word), word
+    for i, token in enumerate(vocabulary):
+        if token.isalpha() and token.islower() and i not in manifest["special_token_ids"].values():
+            return i, token
+    raise ValueError(f"{vocabulary_path} has no lower-case whole-word token to build inputs.")
+
+
+def _time_calls(call, warmup, runs):
+    for _ in range(warmup):
+        call()
+    seconds = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def benchmark_file(path, lengths, threads, runs, warmup, padded_tokens):
+    """Times one file in this process; see the module docstring. Returns a dict."""
+    from export import litert  # pylint: disable=import-outside-toplevel
+
+    manifest = litert.read_manifest(path)
+    if manifest is None:
+        raise ValueError(f"{path} has no manifest beside it (written by export.tflite).")
+    is_text = manifest["input_kind"] == "text"
+    if is_text:
+        # The kernels' registrar comes with all of TensorFlow in Python (an app links only the
+        # kernels): count that import in the baseline, not in the model.
+        import tensorflow_text  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    baseline_rss = _rss_bytes()
+    vocabulary = os.path.join(os.path.dirname(os.path.abspath(path)), manifest["vocab"])
+    token_id, word = _filler_token(manifest, vocabulary)
+    special = manifest["special_token_ids"]
+    results = []
+    for num_threads in threads:
+        interpreter = litert.make_interpreter(path, num_threads=num_threads, custom_ops=is_text)
+        runner = interpreter.get_signature_runner()
+        cases = [(length, length) for length in lengths]
+        if padded_tokens and not is_text:
+            cases.append((padded_tokens, max(lengths)))
+        for real, shape in cases:
+            if is_text:
+                feed = {"text": np.array([" ".join([word] * (real - 2)).encode()], dtype=object)}
+            else:
+                ids = np.full((1, shape), special["pad"], np.int32)
+                ids[0, :real] = token_id
+                ids[0, 0], ids[0, real - 1] = special["cls"], special["sep"]
+                mask = np.zeros((1, shape), np.int32)
+                mask[0, :real] = 1
+                feed = {"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": mask}
+            seconds = _time_calls(lambda feed=feed: runner(**feed), warmup, runs)
+            results.append({
+                "threads": num_threads, "length": shape, "real_tokens": real, "runs": runs,
+                **_percentiles(seconds),
+            })
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {
+        "path": os.path.abspath(path),
+        "size_bytes": os.path.getsize(path),
+        "quantization": manifest.get("quantization"),
+        "input_kind": manifest.get("input_kind"),
+        "baseline_rss_bytes": baseline_rss,
+        "peak_rss_bytes": peak_rss,
+        "model_peak_rss_bytes": peak_rss - baseline_rss if baseline_rss else None,
+        "latency": results,
+    }
+
+
+def _child_main():
+    """Entry of the per-file process: `python -c ... SPEC_JSON OUT_JSON`."""
+    spec_path, out_path = sys.argv[1:3]
+    with open(spec_path, encoding="utf-8") as f:
+        spec = json.load(f)
+    result = benchmark_file(**spec)
+    with open(out_path, "w", encoding="utf-8") as f:
+        json.dump(result, f)
+
+
+def _run_in_fresh_process(spec):
+    with tempfile.TemporaryDirectory(prefix="benchmark-") as scratch:
+        spec_path = os.path.join(scratch, "spec.json")
+        out_path = os.path.join(scratch, "out.json")
+        with open(spec_path, "w", encoding="utf-8") as f:
+            json.dump(spec, f)
+        repository = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+                   PYTHONPATH=os.pathsep.join([repository, os.environ.get("PYTHONPATH", "")]))
+        command = [sys.executable, "-c", "from export import benchmark; benchmark._child_main()",
+                   spec_path, out_path]
+        result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"Benchmarking {spec['path']} failed (exit {result.returncode}):\n"
+                f"{result.stderr[-3000:]}"
+            )
+        with open(out_path, encoding="utf-8") as f:
+            return json.load(f)
+
+
+def _p50(entry, threads, length, real_tokens=None):
+    for row in entry["latency"]:
+        if (row["threads"] == threads and row["length"] == length
+                and row["real_tokens"] == (length if real_tokens is None else real_tokens)):
+            return row["p50_ms"]
+    return None
+
+
+def _speedups(entries, lengths, threads, padded_tokens):
+    """p50 ratios: each file against the first, and padded against exact length."""
+    first = entries[0]
+    for entry in entries:
+        entry["p50_speedup_vs_first"] = {
+            f"{n}threads_{length}": _ratio(_p50(first, n, length), _p50(entry, n, length))
+            for n in threads for length in lengths
+        }
+        if padded_tokens and entry["input_kind"] == "token_ids":
+            longest = max(lengths)
+            entry["p50_speedup_exact_vs_padded"] = {
+                f"{n}threads": _ratio(_p50(entry, n, longest, padded_tokens),
+                                      _p50(entry, n, padded_tokens))
+                for n in threads
+            }
+
+
+def _ratio(numerator, denominator):
+    if numerator is None or denominator is None or denominator == 0:
+        return None
+    return numerator / denominator
+
+
+def write_chart(path, entries):
+    """p50 latency against length, one line per file and thread count (a PNG)."""
+    import matplotlib  # pylint: disable=import-outside-toplevel
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
+
+    figure, axes = pyplot.subplots(1, 2, figsize=(12, 4.5))
+    for entry in entries:
+        thread_counts = sorted({row["threads"] for row in entry["latency"]})
+        for n in thread_counts:
+            rows = [row for row in entry["latency"]
+                    if row["threads"] == n and row["real_tokens"] == row["length"]]
+            axes[0].plot([row["length"] for row in rows], [row["p50_ms"] for row in rows],
+                         marker="o", label=f"{entry['name']} ({n} thr)")
+    axes[0].set_xlabel("sequence length (tokens)")
+    axes[0].set_ylabel("p50 latency (ms, log scale)")
+    axes[0].set_yscale("log")
+    axes[0].set_title("Latency per example (batch 1)")
+    axes[0].grid(True, alpha=0.3)
+    axes[0].legend(fontsize=7)
+    names = [entry["name"] for entry in entries]
+    axes[1].bar(range(len(entries)), [entry["size_bytes"] / 1e6 for entry in entries])
+    axes[1].set_xticks(range(len(entries)), names, rotation=20, ha="right", fontsize=8)
+    axes[1].set_ylabel("file size (MB)")
+    axes[1].set_title("Size")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
+
+
+def run(files, out="benchmark", lengths=(16, 32, 64, 128), threads=(1, 2), runs=100,
+        warmup=10, padded_tokens=16, names=None, log=print):
+    """Benchmarks `files` (each in a fresh process) and writes `out.json` and `out.png`.
+
+    Args:
+        files: list of str. `.tflite` files written by `export.tflite` (manifests beside them).
+        out: str. Output path prefix.
+        lengths: sequence of int. Sequence lengths to time.
+        threads: sequence of int. Thread counts.
+        runs, warmup: int. Timed and untimed calls per case.
+        padded_tokens: int. Real tokens of the padded case (0: off).
+        names: list of str or None. Display names.
+        log: callable taking a str.
+
+    Returns:
+        The report dict written to `out.json`.
+    """
+    if not files:
+        raise ValueError("`files` is empty: name at least one .tflite file.")
+    for path in files:
+        if not os.path.isfile(path):
+            raise ValueError(f"{path!r} is not a file.")
+    names = list(names) if names else [os.path.basename(path) for path in files]
+    if len(names) != len(files):
+        raise ValueError(f"{len(names)} `names` for {len(files)} files.")
+    lengths = sorted(int(x) for x in lengths)
+    threads = [int(x) for x in threads]
+    if min(lengths) < 3 or (padded_tokens and not 3 <= padded_tokens <= max(lengths)):
+        raise ValueError(
+            f"`lengths` must be >= 3 and `padded_tokens` ({padded_tokens}) within them."
+        )
+    entries = []
+    for path, name in zip(files, names):
+        log(f"benchmark: {name}")
+        load_before = os.getloadavg()[0]
+        entry = _run_in_fresh_process({
+            "path": path, "lengths": lengths, "threads": threads, "runs": runs,
+            "warmup": warmup, "padded_tokens": padded_tokens,
+        })
+        # Other work on the machine skews the numbers: the one-minute load average, before and
+        # after, shows it (about 1 for one benchmark thread on an otherwise idle machine).
+        entry["load_average_before_after"] = [load_before, os.getloadavg()[0]]
+        entries.append({"name": name, **entry})
+    _speedups(entries, lengths, threads, padded_tokens)
+    report = {
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "cpu_count": os.cpu_count(), "python": platform.python_version()},
+        "settings": {"lengths": lengths, "threads": threads, "runs": runs, "warmup": warmup,
+                     "padded_tokens": padded_tokens, "batch_size": 1},
+        "files": entries,
+    }
+    from export import evaluation  # pylint: disable=import-outside-toplevel
+
+    evaluation.write_json(out + ".json", report)
+    write_chart(out + ".png", entries)
+    report["chart"] = out + ".png"
+    return report
+
+
+def _table(report):
+    lines = ["| file | size MB | threads | length | real | p50 ms | p90 ms | p99 ms |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for entry in report["files"]:
+        for row in entry["latency"]:
+            lines.append(
+                f"| {entry['name']} | {entry['size_bytes'] / 1e6:.1f} | {row['threads']} | "
+                f"{row['length']} | {row['real_tokens']} | {row['p50_ms']:.2f} | "
+                f"{row['p90_ms']:.2f} | {row['p99_ms']:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv):
+    files = argv[1:]
+    report = run(
+        files, out=FLAGS.out, lengths=FLAGS.lengths, threads=FLAGS.threads, runs=FLAGS.runs,
+        warmup=FLAGS.warmup, padded_tokens=FLAGS.padded_tokens, names=FLAGS.names,
+    )
+    print(_table(report))
+    for entry in report["files"]:
+        print(entry["name"], "peak RSS MB", round(entry["peak_rss_bytes"] / 1e6, 1),
+              "load", entry["load_average_before_after"],
+              "speed-up vs first", json.dumps(entry["p50_speedup_vs_first"]),
+              "exact vs padded", json.dumps(entry.get("p50_speedup_exact_vs_padded")))
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)

@@ -1,0 +1,419 @@
+"""Exports a fine-tuned classifier as a TF Serving SavedModel: text in, predictions out.
+
+    python -m export.saved_model --model_dir=/tmp/minilm_sst2 --out=/tmp/serving/sst2
+
+    # An explicit version, verified on SST-2 test sentences before it is published.
+    python -m export.saved_model --model_dir=/tmp/minilm_sst2 --out=/tmp/serving/sst2 \\
+        --version=3 --eval=../shared/data/sst2/test.tsv
+
+writes `OUT/<version>/` (the next free version, 1 in an empty `OUT`), the layout
+`tensorflow_model_server --model_base_path=OUT` watches. The version is built in a hidden
+temporary directory beside it, verified, and renamed into place: a crash or a failed check never
+leaves a half-written version for the server to load.
+
+Signatures:
+- `serving_default`: `text` (string, `(batch_size,)`), plus `text_pair` for pair tasks ->
+  `logits` (float32, `(batch_size, num_classes)`), `probabilities` (softmax), `label` (int64 class
+  index) and `label_name` (string). The tokenizer and packer run inside the graph (tensorflow-text
+  ops `FastBertNormalize`, `FastWordpieceTokenizeWithOffsets` and, for texts that spell a special
+  token, `ByteSplitByOffsets`); `vocab.txt` is kept under `assets/`.
+- `predict_token_ids`: int32 `token_ids`, `segment_ids`, `padding_mask` of shape
+  `(batch_size, sequence_length)` -> the same outputs.
+Regression models return `logits` and `score` instead.
+
+Verification, each in a fresh process: `saved_model_cli show --all`, `saved_model_cli run` on
+`predict_token_ids`, and `tf.saved_model.load` in a Python that imports only `tensorflow` and
+`tensorflow_text` (the ops TF Serving links) calling `serving_default`; the logits must match the
+Keras model's within `--max_abs_diff` and the labels must agree on every text.
+
+Loading any signature imports the whole graph, so every loader needs tensorflow-text's ops
+registered; the stock `saved_model_cli` script registers none, and `saved_model_cli run` is
+therefore started as
+
+    python -c "import sys, tensorflow_text; from tensorflow.python.tools.saved_model_cli \\
+        import main; sys.argv[0] = 'saved_model_cli'; sys.exit(main())" run --dir OUT/1 \\
+        --tag_set serve --signature_def predict_token_ids \\
+        --input_exprs 'token_ids=[[101,2307,102]];segment_ids=[[0,0,0]];padding_mask=[[1,1,1]]'
+
+`--notext_signature` writes a SavedModel without the tokenizer (`serving_default` then takes
+token ids), which the stock `saved_model_cli` and a server without tensorflow-text can load.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+from absl import app
+from absl import flags
+
+from export import evaluation
+from export import graphs
+from export import model_dir as model_dir_lib
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """Defines the command-line flags (only when run as a program, so that the modules of
+    `export/` can be imported together)."""
+    flags.DEFINE_string(
+        "model_dir", None, "Fine-tuned model directory written by `training.finetune`.",
+        required=True,
+    )
+    flags.DEFINE_string(
+        "out", None, "Model base path: the version is written to OUT/<version>/.", required=True
+    )
+    flags.DEFINE_integer(
+        "version", None, "Version number (a positive int). Default: one more than the highest "
+        "version already in --out (1 in an empty directory)."
+    )
+    flags.DEFINE_bool(
+        "overwrite", False, "Replace an existing OUT/<version>/ (atomically) instead of failing."
+    )
+    flags.DEFINE_string(
+        "eval", None, "TSV of texts to verify the export on (the fine-tuning columns). Default: a "
+        "few built-in sentences."
+    )
+    flags.DEFINE_integer(
+        "eval_limit", None, "Verify on at most this many rows of --eval."
+    )
+    flags.DEFINE_float(
+        "max_abs_diff", 1e-4, "Largest |logit difference| against the Keras model allowed."
+    )
+    flags.DEFINE_bool(
+        "verify", True, "Run the fresh-process checks before publishing the version."
+    )
+    flags.DEFINE_string(
+        "report", None, "Also write the verification report (JSON) to this path."
+    )
+    flags.DEFINE_bool(
+        "text_signature", True,
+        "serving_default takes text (tokenizer in the graph: the server must link "
+        "tensorflow-text's ops). --notext_signature: serving_default takes token ids and the "
+        "SavedModel needs no tensorflow-text op.",
+    )
+
+
+
+SERVING_DEFAULT = "serving_default"
+TOKEN_ID_SIGNATURE = "predict_token_ids"
+
+
+
+def _serving_module(model, tokenizer, info, text_signature=True):
+    """A `tf.Module` holding the model, the vocabulary asset and the signatures.
+
+    Without `text_signature`, `serving_default` is the token-id signature and the graph has no
+    tensorflow-text op.
+    """
+    packer = graphs.TextPacker(tokenizer, info.max_seq_length)
+    module = tf.Module()
+    module.vocabulary = tf.saved_model.Asset(info.vocabulary_path)
+
+    def predict(inputs):
+        logits = model(inputs, training=False)
+        return graphs.predictions(logits, info.labels, info.regression)
+
+    @tf.function(input_signature=[graphs.token_id_signature()])
+    def predict_token_ids(inputs):
+        return predict(inputs)
+
+    if info.is_pair_task:
+        specs = graphs.text_signature(is_pair=True)
+
+        @tf.function(input_signature=[specs[graphs.TEXT_INPUT], specs[graphs.TEXT_PAIR_INPUT]])
+        def serve_text(text, text_pair):
+            return predict(packer(text, text_pair))
+
+    else:
+
+        @tf.function(input_signature=[graphs.text_signature(is_pair=False)[graphs.TEXT_INPUT]])
+        def serve_text(text):
+            return predict(packer(text))
+
+    @tf.function(input_signature=[])
+    def vocabulary_file():
+        return {"vocabulary_file": module.vocabulary.asset_path}
+
+    if text_signature:
+        module.serve_text = serve_text
+    module.predict_token_ids = predict_token_ids
+    module.vocabulary_file = vocabulary_file
+    signatures = {
+        SERVING_DEFAULT: (serve_text if text_signature else predict_token_ids
+                          ).get_concrete_function(),
+        TOKEN_ID_SIGNATURE: predict_token_ids.get_concrete_function(),
+    }
+    # The tf.Variables the traced functions read must be tracked by the saved object: neither
+    # a Keras 3 model attribute nor its `model.variables` (Keras wrappers) makes them so, and
+    # the SavedModel then loads in TF2 but reads missing variables in TF1-style loaders (TF
+    # Serving, `saved_model_cli run`). keras.export tracks them the same way.
+    captured = {}
+    for function in signatures.values():
+        for variable in function.variables:
+            captured[id(variable)] = variable
+    module.captured_variables = list(captured.values())
+    return module, signatures
+
+
+def next_version(out):
+    """One more than the highest numeric version directory in `out` (1 if none)."""
+    if not os.path.isdir(out):
+        return 1
+    versions = [int(name) for name in os.listdir(out) if re.fullmatch(r"\d+", name)]
+    return max(versions, default=0) + 1
+
+
+def export_saved_model(model_dir, out, version=None, overwrite=False, eval_path=None,
+                       eval_limit=None, verify=True, max_abs_diff=1e-4, text_signature=True):
+    """Writes the serving SavedModel of `model_dir` to `out/<version>/`, atomically.
+
+    Args:
+        model_dir: str. Fine-tuned model directory (see `export.model_dir`).
+        out: str. The model base path.
+        version: int or None. None: `next_version(out)`.
+        overwrite: bool. Replace an existing version instead of raising.
+        eval_path: str or None. TSV of texts to verify on; None: `evaluation.DEFAULT_TEXTS`.
+        eval_limit: int or None. Verify on at most this many rows.
+        verify: bool. Run the fresh-process checks before publishing.
+        max_abs_diff: float. Largest |logit difference| allowed in verification.
+        text_signature: bool. Whether `serving_default` takes text (tokenizer in the graph);
+            without it, `serving_default` takes token ids and the SavedModel needs no
+            tensorflow-text op (for servers built without them).
+
+    Returns:
+        dict: `path` (the version directory), `version`, and `verification` (or None).
+
+    Raises:
+        ValueError: bad arguments, an existing version without `overwrite`, or a failed check
+            (then nothing is published).
+    """
+    info = model_dir_lib.read_model_dir(model_dir)
+    out = os.path.abspath(os.fspath(out))
+    if version is None:
+        version = next_version(out)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"`version` must be a positive int, received {version!r}.")
+    final_path = os.path.join(out, str(version))
+    if os.path.exists(final_path) and not overwrite:
+        raise ValueError(
+            f"Version directory {final_path} already exists; pass a new `version` or `overwrite`."
+        )
+    model = info.load_model()
+    tokenizer = info.load_tokenizer()
+    module, signatures = _serving_module(model, tokenizer, info, text_signature)
+
+    os.makedirs(out, exist_ok=True)
+    # A leading dot and no digits-only name: TF Serving ignores the directory while it is built.
+    staging = tempfile.mkdtemp(prefix=f".tmp-version-{version}-", dir=out)
+    try:
+        saved_model_path = os.path.join(staging, "saved_model")
+        tf.saved_model.save(module, saved_model_path, signatures=signatures)
+        verification = None
+        if verify:
+            texts, texts_pair = evaluation.read_texts(info, eval_path, eval_limit)
+            expected = evaluation.keras_logits(model, tokenizer, info, texts, texts_pair)
+            verification = verify_saved_model(
+                saved_model_path, info, texts, texts_pair, expected, max_abs_diff,
+                text_signature,
+            )
+            if not verification["passed"]:
+                raise ValueError(
+                    "The SavedModel failed verification; nothing was published:\n"
+                    + json.dumps(verification, indent=2)
+                )
+        _publish(saved_model_path, final_path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if verification is not None:
+        verification["path"] = final_path
+    return {"path": final_path, "version": version, "verification": verification}
+
+
+def _publish(source, destination):
+    """Renames `source` to `destination`, replacing an existing one only once it is complete."""
+    if not os.path.exists(destination):
+        os.rename(source, destination)
+        return
+    retired = tempfile.mkdtemp(prefix=f".{os.path.basename(destination)}.retired-",
+                               dir=os.path.dirname(destination))
+    os.rmdir(retired)
+    os.rename(destination, retired)
+    os.rename(source, destination)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+# === Verification in fresh processes ===
+
+# Runs in a Python that imports only tensorflow and tensorflow_text, like TF Serving's binary
+# links only TensorFlow's and tensorflow-text's kernels.
+_LOAD_AND_SERVE = r"""
+import json, os, sys
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow.python.framework import op_def_registry
+path, inputs_path, outputs_path = sys.argv[1:4]
+# The ops of the graph that core TensorFlow does not register: what a server must link besides.
+proto = saved_model_pb2.SavedModel()
+with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+    proto.ParseFromString(f.read())
+op_types = set()
+for meta_graph in proto.meta_graphs:
+    op_types.update(node.op for node in meta_graph.graph_def.node)
+    for function in meta_graph.graph_def.library.function:
+        op_types.update(node.op for node in function.node_def)
+non_core = sorted(op for op in op_types if op_def_registry.get(op) is None)
+import tensorflow_text  # noqa: F401  registers FastBertNormalize and the WordPiece ops
+with open(inputs_path, encoding="utf-8") as f:
+    inputs = json.load(f)
+loaded = tf.saved_model.load(path, tags=["serve"])
+serve = loaded.signatures["serving_default"]
+feed = {name: tf.constant(values, tf.string) for name, values in inputs.items()}
+outputs = {name: value.numpy() for name, value in serve(**feed).items()}
+project = sorted(m for m in sys.modules if m.split(".")[0] in ("keras_bert", "export", "training"))
+np.savez(outputs_path, **{k: v for k, v in outputs.items() if v.dtype != object},
+         project_modules=np.array(project, dtype=str), non_core_ops=np.array(non_core, dtype=str))
+"""
+
+
+def _run(command, what):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if result.returncode != 0:
+        raise ValueError(f"{what} failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def _saved_model_cli(with_text_ops=False):
+    """The `saved_model_cli` command line, optionally with tensorflow-text's ops registered.
+
+    `saved_model_cli run` imports the whole graph, whose text signature needs tensorflow-text's
+    ops, and the console script imports no op libraries; the same `main` is then started from a
+    Python that has imported `tensorflow_text` first, as a model server links those ops.
+    """
+    if with_text_ops:
+        return [sys.executable, "-c", _SAVED_MODEL_CLI_WITH_TEXT_OPS]
+    candidate = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    return [candidate] if os.path.isfile(candidate) else ["saved_model_cli"]
+
+
+_SAVED_MODEL_CLI_WITH_TEXT_OPS = (
+    "import sys; import tensorflow_text; "
+    "from tensorflow.python.tools.saved_model_cli import main; "
+    "sys.argv[0] = 'saved_model_cli'; sys.exit(main())"
+)
+
+
+def verify_saved_model(path, info, texts, texts_pair, expected_logits, max_abs_diff=1e-4,
+                       text_signature=True):
+    """Checks a written SavedModel in fresh processes, the way TF Serving loads it.
+
+    Args:
+        path: str. The SavedModel directory.
+        info: `export.model_dir.ModelDir`.
+        texts: list of str; texts_pair: list of str or None.
+        expected_logits: float32 array `(len(texts), C)`: the Keras model's.
+        max_abs_diff: float. Largest |logit difference| allowed.
+        text_signature: bool. Whether `serving_default` takes text; if not, the token-id
+            signature is run with the stock `saved_model_cli` (no tensorflow-text loaded) and
+            there is no text check.
+
+    Returns:
+        dict: per check, its figures, and `passed`.
+    """
+    report = {"path": path, "num_texts": len(texts), "max_abs_diff_allowed": max_abs_diff}
+    with tempfile.TemporaryDirectory(prefix="saved_model_check-") as scratch:
+        # 1. saved_model_cli show: both signatures with the contract's names.
+        shown = _run(_saved_model_cli() + ["show", "--dir", path, "--all"], "saved_model_cli show")
+        missing = [
+            needle for needle in (
+                f"signature_def['{SERVING_DEFAULT}']", f"signature_def['{TOKEN_ID_SIGNATURE}']",
+                "inputs['token_ids']", "outputs['logits']",
+            ) + (("inputs['text']",) if text_signature else ()) if needle not in shown
+        ]
+        report["saved_model_cli_show"] = {"missing": missing, "passed": not missing}
+
+        # 2. saved_model_cli run on the token-id signature, on the first texts.
+        count = min(len(texts), 8)
+        packed = evaluation.pack(info.load_tokenizer(), info, texts[:count],
+                                 None if texts_pair is None else texts_pair[:count])
+        arguments = []
+        for name in graphs.INPUT_NAMES:
+            array_path = os.path.join(scratch, f"{name}.npy")
+            np.save(array_path, packed[name])
+            arguments.append(f"{name}={array_path}")
+        cli_out = os.path.join(scratch, "cli")
+        _run(
+            _saved_model_cli(with_text_ops=text_signature) + [
+                "run", "--dir", path, "--tag_set", "serve",
+                "--signature_def", TOKEN_ID_SIGNATURE, "--inputs", ";".join(arguments),
+                "--outdir", cli_out, "--overwrite",
+            ],
+            "saved_model_cli run",
+        )
+        cli_logits = np.load(os.path.join(cli_out, "logits.npy"))
+        report["saved_model_cli_run"] = _compare(cli_logits, expected_logits[:count], max_abs_diff)
+
+        # 3. tf.saved_model.load with only tensorflow and tensorflow_text, on the strings.
+        if text_signature:
+            inputs = {graphs.TEXT_INPUT: list(texts)}
+            if texts_pair is not None:
+                inputs[graphs.TEXT_PAIR_INPUT] = list(texts_pair)
+            inputs_path = os.path.join(scratch, "inputs.json")
+            with open(inputs_path, "w", encoding="utf-8") as f:
+                json.dump(inputs, f)
+            outputs_path = os.path.join(scratch, "outputs.npz")
+            _run([sys.executable, "-c", _LOAD_AND_SERVE, path, inputs_path, outputs_path],
+                 "Loading with tensorflow and tensorflow_text only")
+            with np.load(outputs_path) as outputs:
+                served = _compare(outputs["logits"], expected_logits, max_abs_diff)
+                served["project_modules_imported"] = outputs["project_modules"].tolist()
+                served["ops_outside_core_tensorflow"] = outputs["non_core_ops"].tolist()
+                if not info.regression:
+                    served["label_output_agrees"] = bool(
+                        np.array_equal(outputs["label"], np.argmax(outputs["logits"], axis=-1))
+                    )
+                    served["passed"] = served["passed"] and served["label_output_agrees"]
+                served["passed"] = served["passed"] and not served["project_modules_imported"]
+            report["serving_default_fresh_process"] = served
+    checks = ["saved_model_cli_show", "saved_model_cli_run"]
+    if text_signature:
+        checks.append("serving_default_fresh_process")
+    report["passed"] = all(report[key]["passed"] for key in checks)
+    return report
+
+
+def _compare(logits, expected, max_abs_diff):
+    logits = np.asarray(logits, np.float32)
+    if logits.shape != expected.shape:
+        return {"passed": False, "error": f"shape {logits.shape}, expected {expected.shape}"}
+    diff = float(np.max(np.abs(logits - expected))) if logits.size else 0.0
+    agreement = float(np.mean(np.argmax(logits, -1) == np.argmax(expected, -1)))
+    return {
+        "max_abs_diff": diff,
+        "label_agreement": agreement,
+        "passed": bool(diff <= max_abs_diff and agreement == 1.0),
+    }
+
+
+def main(argv):
+    del argv
+    result = export_saved_model(
+        FLAGS.model_dir, FLAGS.out, version=FLAGS.version, overwrite=FLAGS.overwrite,
+        eval_path=FLAGS.eval, eval_limit=FLAGS.eval_limit, verify=FLAGS.verify,
+        max_abs_diff=FLAGS.max_abs_diff, text_signature=FLAGS.text_signature,
+    )
+    if FLAGS.report:
+        evaluation.write_json(FLAGS.report, result)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)

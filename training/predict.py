@@ -1,0 +1,170 @@
+"""Runs a fine-tuned model directory on texts: one output line per input.
+
+Examples:
+
+    # Classification: prints "label<TAB>probability" per text.
+    python -m training.predict --model_dir=/tmp/sst2 "a gorgeous film" "a dull mess"
+    printf 'a gorgeous film\\na dull mess\\n' | python -m training.predict --model_dir=/tmp/sst2
+
+    # Sentence pairs: the two texts of a line separated by a tab.
+    printf 'a man sleeps\\tsomeone rests\\n' | python -m training.predict --model_dir=/tmp/nli
+
+    # Every class's probability, as JSON lines:
+    python -m training.predict --model_dir=/tmp/sst2 --format=json "a gorgeous film"
+
+    # QA: "question<TAB>context" per line; prints "answer<TAB>probability".
+    printf 'Who lives in Oslo?\\tAnna lives in Oslo.\\n' | python -m training.predict --model_dir=/tmp/qa
+
+    # Token classification: words split at white space; prints "word/tag(probability)".
+    python -m training.predict --model_dir=/tmp/ner "Anna works at Acme in Oslo ."
+
+Inputs are the positional arguments, or the lines of stdin when there are none
+(blank lines skipped). The probability of a regression output is omitted.
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model_dir", None, "A directory written by training.finetune.", required=True)
+flags.DEFINE_enum(
+    "format",
+    "tsv",
+    ["tsv", "json"],
+    "tsv: 'label<TAB>probability' (classification, QA) or 'word/tag(probability) ...' "
+    "(tokens); "
+    "json: one JSON object per input with all details.",
+)
+flags.DEFINE_integer("batch_size", 64, "Inference batch size.")
+
+
+def read_inputs(argv, stdin=None):
+    """The texts to run on: positional arguments, else non-blank stdin lines."""
+    if argv:
+        return list(argv)
+    stdin = sys.stdin if stdin is None else stdin
+    return [line.rstrip("\r\n") for line in stdin if line.strip()]
+
+
+def _split_pair(line, what):
+    if "\t" not in line:
+        raise ValueError(f"Expected '{what}' separated by a tab, received {line!r}.")
+    first, second = line.split("\t", 1)
+    return first, second
+
+
+def predict_classification(model_dir, lines, batch_size=64):
+    """One dict per line: `label`, `probability`, `probabilities` (or `value` for regression)."""
+    from training import input_pipeline
+    from training.tasks import classification
+
+    pairs = None
+    texts = lines
+    if model_dir.config.get("pair_column"):
+        split = [_split_pair(line, "text<TAB>pair") for line in lines]
+        texts, pairs = [a for a, _ in split], [b for _, b in split]
+    inputs = classification.pack(model_dir.tokenizer, texts, pairs, model_dir.max_seq_length)
+    logits = input_pipeline.predict(model_dir.model, inputs, batch_size)
+    if model_dir.regression:
+        return [{"value": float(row[0])} for row in logits]
+    probabilities = classification.softmax(logits)
+    labels = model_dir.labels
+    results = []
+    for row in probabilities:
+        best = int(np.argmax(row))
+        results.append(
+            {
+                "label": labels[best],
+                "probability": float(row[best]),
+                "probabilities": {label: float(p) for label, p in zip(labels, row)},
+            }
+        )
+    return results
+
+
+def predict_qa(model_dir, lines, batch_size=64):
+    """One dict per `question<TAB>context` line: `answer`, `probability`."""
+    from training.tasks import question_answering as qa
+    from training.tasks.words import split_words
+
+    examples = []
+    for index, line in enumerate(lines):
+        question, context = _split_pair(line, "question<TAB>context")
+        examples.append(qa.Example(str(index), question, context, [], split_words(context)))
+    config = model_dir.config
+    task = qa.QuestionAnsweringTask(
+        max_seq_length=model_dir.max_seq_length,
+        doc_stride=config.get("doc_stride", 128),
+        max_query_length=config.get("max_query_length", 64),
+        max_answer_length=config.get("max_answer_length", 30),
+    )
+    features = qa.convert_examples(
+        examples, model_dir.tokenizer, task.max_seq_length, task.doc_stride,
+        task.max_query_length,
+    )
+    answers = task.predict(model_dir.model, qa.Data(examples, features), batch_size)
+    return [
+        {
+            "answer": answers[e.qas_id].text,
+            "probability": answers[e.qas_id].probability,
+            "score": answers[e.qas_id].score if np.isfinite(answers[e.qas_id].score) else None,
+        }
+        for e in examples
+    ]
+
+
+def predict_tokens(model_dir, lines, batch_size=64):
+    """One dict per line: `words`, `tags`, `probabilities` (of each chosen tag)."""
+    from training.tasks import token_classification as tc
+
+    word_lists = [line.split() for line in lines]
+    features = tc.convert_sentences(model_dir.tokenizer, word_lists, model_dir.max_seq_length)
+    task = tc.TokenClassificationTask(model_dir.max_seq_length)
+    tags, probabilities = task.predict(
+        model_dir.model, tc.Data("<input>", word_lists, features), model_dir.labels, batch_size
+    )
+    return [
+        {"words": words, "tags": row_tags, "probabilities": row_probabilities}
+        for words, row_tags, row_probabilities in zip(word_lists, tags, probabilities)
+    ]
+
+
+def format_result(task, result, output_format):
+    if output_format == "json":
+        return json.dumps(result, ensure_ascii=False)
+    if task == "classification":
+        if "value" in result:
+            return f"{result['value']:.6g}"
+        return f"{result['label']}\t{result['probability']:.4f}"
+    if task == "qa":
+        return f"{result['answer']}\t{result['probability']:.4f}"
+    return " ".join(
+        f"{word}/{tag}({probability:.2f})"
+        for word, tag, probability in zip(result["words"], result["tags"], result["probabilities"])
+    )
+
+
+def main(argv):
+    from keras_bert.models import load_model_dir
+
+    lines = read_inputs(argv[1:])
+    if not lines:
+        raise app.UsageError("No input: pass texts as arguments or on stdin.")
+    model_dir = load_model_dir(FLAGS.model_dir)
+    predictor = {
+        "classification": predict_classification,
+        "qa": predict_qa,
+        "token_classification": predict_tokens,
+    }[model_dir.task]
+    for result in predictor(model_dir, lines, FLAGS.batch_size):
+        print(format_result(model_dir.task, result, FLAGS.format))
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,575 @@
+"""Pretrains BERT (masked LM + next sentence) from a corpus or from TFRecords.
+
+Examples:
+
+    # 10 minutes of bert_mini on a CPU, an 8k vocabulary learned from the corpus,
+    # examples built on the fly, then evaluated on another file:
+    python -m training.pretrain --preset=bert_mini \
+        --corpus=../shared/data/wikitext2/valid.txt \
+        --eval_corpus=../shared/data/wikitext2/test.txt \
+        --vocab_size=8000 --max_minutes=10 --model_dir=/tmp/bert_mini
+
+    # From TFRecords of `keras_bert.text.create_pretraining_data`, a fixed number of
+    # steps, bfloat16 compute, a checkpoint every 1000 steps (a killed run started
+    # again with the same command resumes there):
+    python -m training.pretrain --config=my_bert.json --vocab=vocab.txt \
+        --train_records='/data/pretraining/*.tfrecord' --train_steps=100000 \
+        --batch_size=256 --learning_rate=1e-4 --mixed_precision=mixed_bfloat16 \
+        --checkpoint_every_steps=1000 --model_dir=/tmp/bert
+
+    # Continue from a Google checkpoint (encoder and cls/ heads), LAMB, batch 4096
+    # as 8 accumulated micro-batches:
+    python -m training.pretrain --init_checkpoint=uncased_L-12_H-768_A-12 \
+        --train_records=... --optimizer=lamb --batch_size=4096 \
+        --gradient_accumulation_steps=8 --learning_rate=1.76e-3 --model_dir=...
+
+    # Many devices: all local GPUs; the CPU split in two (to test replica code);
+    # every worker of a cluster described by TF_CONFIG; a Cloud TPU:
+    python -m training.pretrain ... --strategy=mirrored
+    python -m training.pretrain ... --strategy=mirrored --num_cpu_devices=2
+    TF_CONFIG='{"cluster": {"worker": ["host1:2222", "host2:2222"]},
+                "task": {"type": "worker", "index": 0}}' \
+        python -m training.pretrain ... --strategy=multi_worker
+    python -m training.pretrain ... --strategy=tpu --tpu=my-tpu \
+        --mixed_precision=mixed_bfloat16
+
+See training/PRETRAINING.md for commands at scale and the batch-size and
+learning-rate rule. Writes to --model_dir: vocab.txt (when learned),
+pretrain_config.json, logs/ (train_log.jsonl and TensorBoard events),
+backup/ (while training), pretrainer.keras (a float32 `BertPretrainer`),
+encoder/ (the encoder as `keras_bert.load_encoder` reads it, with vocab.txt)
+and metrics.json (mlm_accuracy, nsp_accuracy, ... on --eval_corpus).
+"""
+
+import gc
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+from absl import app, flags, logging  # noqa: E402
+
+from training.distribution import STRATEGIES  # noqa: E402
+
+PRESET_NAMES = ("bert_tiny", "bert_mini", "bert_small", "bert_medium", "bert_base", "bert_large")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+VOCAB_FILE = "vocab.txt"
+CONFIG_FILE = "pretrain_config.json"
+METRICS_FILE = "metrics.json"
+MODEL_FILE = "pretrainer.keras"
+ENCODER_DIR = "encoder"
+BACKUP_DIR = "backup"
+LOG_DIR = "logs"
+
+FLAGS = flags.FLAGS
+
+# === Model ===
+flags.DEFINE_enum(
+    "preset", None, PRESET_NAMES,
+    "Start from a randomly initialised encoder of this published shape. One of --preset, "
+    "--config and --init_checkpoint is required.",
+)
+flags.DEFINE_string(
+    "config", None,
+    "JSON file of BertEncoder arguments (num_layers, hidden_dim, ...; unknown keys are "
+    "errors); vocabulary_size defaults to the vocabulary's size.",
+)
+flags.DEFINE_string(
+    "init_checkpoint", None,
+    "Continue from a checkpoint: a pretrainer.keras (or a --model_dir of this program), "
+    "a Google BERT directory (encoder and cls/ heads), a Hugging Face directory, or a "
+    "keras_bert encoder directory (heads then start random).",
+)
+flags.DEFINE_float(
+    "dropout", None,
+    "Dropout of the encoder (and of its attention); defaults to the preset's, config's or "
+    "checkpoint's.",
+)
+
+# === Data ===
+flags.DEFINE_multi_string(
+    "corpus", None,
+    "Raw training text (repeat the flag or separate files with commas): tokenized once, "
+    "examples built on the fly (new pairs and masks every pass). Blank-line-separated "
+    "documents, or WikiText. Exclusive with --train_records.",
+)
+flags.DEFINE_string(
+    "train_records", None,
+    "Glob of pretraining TFRecords written by keras_bert.text.create_pretraining_data.",
+)
+flags.DEFINE_multi_string("eval_corpus", None, "Raw evaluation text (examples built once, seeded).")
+flags.DEFINE_string("eval_records", None, "Glob of evaluation TFRecords.")
+flags.DEFINE_string(
+    "vocab", None,
+    "vocab.txt (or a directory holding one). Default: the --init_checkpoint's, else "
+    "--model_dir/vocab.txt if it exists, else learned from --corpus (--vocab_size).",
+)
+flags.DEFINE_integer("vocab_size", 30522, "Size of a vocabulary learned from --corpus.")
+flags.DEFINE_bool("lower_case", True, "Whether a learned vocabulary is uncased.")
+flags.DEFINE_enum("corpus_format", "auto", ["auto", "lines", "wikitext"], "Corpus format.")
+flags.DEFINE_integer("max_seq_length", 128, "Length of the packed sequences.")
+flags.DEFINE_integer("max_predictions_per_seq", 20, "Most masked tokens per sequence.")
+flags.DEFINE_float("masked_lm_prob", 0.15, "Fraction of tokens masked.")
+flags.DEFINE_float("short_seq_prob", 0.1, "Probability of a shorter target sequence.")
+flags.DEFINE_bool("whole_word_masking", False, "Mask all pieces of a word together.")
+
+# === Optimisation ===
+flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "AdamW or LAMB.")
+flags.DEFINE_float(
+    "learning_rate", 1e-3,
+    "Peak learning rate. The default suits the small presets at batch 32-256; for "
+    "bert_base-sized models use about 1e-4 at batch 256 with AdamW (PRETRAINING.md).",
+)
+flags.DEFINE_float("weight_decay", 0.01, "Decoupled weight decay (never on biases and norms).")
+flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of the steps of linear warmup.")
+flags.DEFINE_float("end_learning_rate", 0.0, "Learning rate at the last step.")
+flags.DEFINE_float("beta_1", 0.9, "First-moment decay of AdamW/LAMB.")
+flags.DEFINE_float("beta_2", 0.999, "Second-moment decay of AdamW/LAMB.")
+flags.DEFINE_float("epsilon", 1e-6, "Epsilon of AdamW/LAMB.")
+flags.DEFINE_float("clipnorm", 1.0, "Clip the global gradient norm to this; 0 disables it.")
+flags.DEFINE_integer(
+    "batch_size", 32,
+    "Global batch size of one optimizer step (all replicas and micro-batches together).",
+)
+flags.DEFINE_integer(
+    "gradient_accumulation_steps", 1,
+    "Split each replica's batch into this many micro-batches run one after the other "
+    "(same update, less memory).",
+)
+flags.DEFINE_integer("train_steps", None, "Optimizer steps to train (or until --max_minutes).")
+flags.DEFINE_float(
+    "max_minutes", None,
+    "Stop training when this much wall time has passed since the start of the program "
+    "(then evaluate). The learning rate decays to its end value at that time.",
+)
+flags.DEFINE_integer("seed", 0, "Seed of initialisation, dropout and the training examples.")
+flags.DEFINE_integer(
+    "eval_seed", 12345, "Seed of the evaluation examples built from --eval_corpus."
+)
+
+# === Checkpoints, logs, evaluation ===
+flags.DEFINE_string("model_dir", None, "Output directory.", required=True)
+flags.DEFINE_integer(
+    "checkpoint_every_steps", 1000,
+    "Back up the training state every this many steps (one Keras epoch); a killed run "
+    "started again with the same command resumes from the last backup.",
+)
+flags.DEFINE_integer(
+    "log_every_steps", 50,
+    "Average metrics over this many steps and log them (train_log.jsonl, TensorBoard).",
+)
+flags.DEFINE_integer("eval_batch_size", 64, "Global batch size of the evaluation.")
+flags.DEFINE_bool("progress_bar", True, "Show Keras's progress bar (chief only).")
+
+# === Devices and precision ===
+flags.DEFINE_enum(
+    "strategy", "one_device", STRATEGIES,
+    "one_device; mirrored (all local GPUs, or --num_cpu_devices logical CPUs); "
+    "multi_worker (the cluster of TF_CONFIG); tpu (--tpu).",
+)
+flags.DEFINE_integer(
+    "num_cpu_devices", None,
+    "With --strategy=mirrored: split the CPU into this many logical devices (tests, laptops).",
+)
+flags.DEFINE_string("tpu", None, "With --strategy=tpu: TPU name or grpc:// address ('' = local).")
+flags.DEFINE_enum(
+    "mixed_precision", "float32", PRECISIONS,
+    "Compute dtype; variables stay float32. mixed_float16 adds dynamic loss scaling.",
+)
+flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
+
+
+def _check_flags():
+    sources = [name for name in ("preset", "config", "init_checkpoint") if getattr(FLAGS, name)]
+    if len(sources) != 1:
+        raise ValueError(
+            f"Pass exactly one of `--preset`, `--config` and `--init_checkpoint`; received "
+            f"{sources or 'none'}."
+        )
+    if bool(FLAGS.corpus) == bool(FLAGS.train_records):
+        raise ValueError("Pass exactly one of `--corpus` and `--train_records`.")
+    if FLAGS.eval_corpus and FLAGS.eval_records:
+        raise ValueError("Pass at most one of `--eval_corpus` and `--eval_records`.")
+    if FLAGS.train_steps is None and FLAGS.max_minutes is None:
+        raise ValueError("Pass `--train_steps`, `--max_minutes` or both.")
+    for name in ("train_steps", "batch_size", "gradient_accumulation_steps",
+                 "checkpoint_every_steps", "log_every_steps", "eval_batch_size",
+                 "max_seq_length", "max_predictions_per_seq", "vocab_size"):
+        value = getattr(FLAGS, name)
+        if value is not None and value < 1:
+            raise ValueError(f"`--{name}` must be positive, received {value}.")
+    if FLAGS.max_minutes is not None and not FLAGS.max_minutes > 0:
+        raise ValueError(f"`--max_minutes` must be positive, received {FLAGS.max_minutes}.")
+    if FLAGS.max_seq_length < 5:
+        raise ValueError(f"`--max_seq_length` must be at least 5, received {FLAGS.max_seq_length}.")
+    if FLAGS.num_cpu_devices is not None and FLAGS.strategy != "mirrored":
+        raise ValueError("`--num_cpu_devices` only applies to `--strategy=mirrored`.")
+    if FLAGS.tpu is not None and FLAGS.strategy != "tpu":
+        raise ValueError("`--tpu` only applies to `--strategy=tpu`.")
+    if FLAGS.dropout is not None and not 0.0 <= FLAGS.dropout < 1.0:
+        raise ValueError(f"`--dropout` must be in [0, 1), received {FLAGS.dropout}.")
+    if FLAGS.config and not os.path.isfile(FLAGS.config):
+        raise ValueError(f"`--config` ({FLAGS.config!r}) is not a file.")
+    for name in ("corpus", "eval_corpus"):
+        for path in _paths(getattr(FLAGS, name)):
+            if not os.path.isfile(path):
+                raise ValueError(f"`--{name}` file {path!r} does not exist.")
+
+
+def _paths(values):
+    return [path for value in values or [] for path in value.split(",") if path]
+
+
+# === Vocabulary ===
+
+
+def _vocabulary(model_dir, chief):
+    """The vocabulary and whether it is lower-cased, learning it from --corpus if needed."""
+    from keras_bert.text.bert_tokenizer import read_vocabulary
+    from keras_bert.text.wordpiece_vocabulary import learn_vocabulary, write_vocabulary
+
+    source = FLAGS.vocab
+    if source is None and FLAGS.init_checkpoint:
+        directory = FLAGS.init_checkpoint
+        if os.path.isfile(directory):
+            directory = os.path.dirname(directory)
+        for candidate in (directory, os.path.join(directory, ENCODER_DIR)):
+            if os.path.isfile(os.path.join(candidate, VOCAB_FILE)):
+                source = candidate
+                break
+    learned_path = os.path.join(model_dir, VOCAB_FILE)
+    if source is None and os.path.isfile(learned_path):
+        logging.info("Using the vocabulary learned before: %s", learned_path)
+        source = learned_path
+    if source is not None:
+        from keras_bert.text import load_tokenizer
+
+        tokenizer = load_tokenizer(source)
+        return tokenizer.get_vocabulary(), tokenizer.lower_case
+    if not FLAGS.corpus:
+        raise ValueError("`--vocab` is required with `--train_records`.")
+    started = time.time()
+    vocabulary = learn_vocabulary(
+        _paths(FLAGS.corpus), FLAGS.vocab_size, lower_case=FLAGS.lower_case,
+        show_progress=False,
+    )
+    logging.info(
+        "Learned a vocabulary of %d tokens from %s in %.0f s.",
+        len(vocabulary), FLAGS.corpus, time.time() - started,
+    )
+    if chief:
+        write_vocabulary(vocabulary, learned_path)
+    # Read back what was written so that every run uses the file's exact tokens.
+    if os.path.isfile(learned_path):
+        vocabulary = read_vocabulary(learned_path)
+    return vocabulary, FLAGS.lower_case
+
+
+# === Model ===
+
+
+def _encoder_overrides(policy):
+    overrides = {"dtype": policy}
+    if FLAGS.dropout is not None:
+        overrides["dropout"] = FLAGS.dropout
+        overrides["attention_dropout"] = FLAGS.dropout
+    return overrides
+
+
+def _build_model(model_cls, vocabulary_size, policy):
+    """The pretrainer of --preset, --config or --init_checkpoint (inside the strategy scope)."""
+    from keras_bert.bert_encoder import BertEncoder
+
+    overrides = _encoder_overrides(policy)
+    if FLAGS.init_checkpoint:
+        path = FLAGS.init_checkpoint
+        if os.path.isdir(path) and os.path.isfile(os.path.join(path, MODEL_FILE)):
+            path = os.path.join(path, MODEL_FILE)
+        model = model_cls.from_checkpoint(path, **overrides)
+        logging.info(
+            "Initialised from %s (%s).", path,
+            "encoder and heads" if model.heads_from_checkpoint else "encoder; heads random",
+        )
+    elif FLAGS.preset:
+        config = BertEncoder.preset_config(
+            FLAGS.preset, vocabulary_size=vocabulary_size, **overrides
+        )
+        model = model_cls(BertEncoder(**config))
+    else:
+        with open(FLAGS.config, encoding="utf-8") as f:
+            config = json.load(f)
+        if not isinstance(config, dict):
+            raise ValueError(f"`--config` ({FLAGS.config!r}) must hold a JSON object.")
+        config.setdefault("vocabulary_size", vocabulary_size)
+        config.update(overrides)
+        model = model_cls(BertEncoder(**config))
+    encoder = model.encoder
+    if encoder.vocabulary_size != vocabulary_size:
+        raise ValueError(
+            f"The model's `vocabulary_size` ({encoder.vocabulary_size}) differs from the "
+            f"vocabulary's size ({vocabulary_size})."
+        )
+    if FLAGS.max_seq_length > encoder.max_sequence_length:
+        raise ValueError(
+            f"`--max_seq_length` ({FLAGS.max_seq_length}) exceeds the model's "
+            f"`max_sequence_length` ({encoder.max_sequence_length})."
+        )
+    return model
+
+
+def float32_copy(model):
+    """The same `BertPretrainer` computing in float32, outside any strategy, uncompiled."""
+    from keras_bert import BertEncoder
+    from keras_bert.models.bert_pretrainer import BertPretrainer
+
+    encoder_config = dict(model.encoder.get_config(), dtype="float32")
+    copy = BertPretrainer(
+        BertEncoder.from_config(encoder_config), initializer_range=model.initializer_range
+    )
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def weights_fingerprint(model):
+    """sha256 of every weight's bytes, in order: equal only for identical weights."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(weight.tobytes())
+    return digest.hexdigest()
+
+
+# === Outputs ===
+
+
+def _write_json(path, value):
+    from keras_bert.utils.atomic import atomic_file
+
+    with atomic_file(path) as temporary:
+        with open(temporary, "w", encoding="utf-8") as f:
+            json.dump(value, f, indent=2, sort_keys=True)
+
+
+def _save_outputs(model, vocabulary, lower_case, model_dir):
+    from keras_bert.checkpoints import save_encoder
+    from keras_bert.text.wordpiece_vocabulary import write_vocabulary
+    from keras_bert.utils.atomic import atomic_file
+
+    final = float32_copy(model)
+    with atomic_file(os.path.join(model_dir, MODEL_FILE), suffix=".keras") as temporary:
+        final.save(temporary)
+    encoder_dir = os.path.join(model_dir, ENCODER_DIR)
+    save_encoder(final.encoder, encoder_dir)
+    write_vocabulary(vocabulary, os.path.join(encoder_dir, VOCAB_FILE))
+    _write_json(
+        os.path.join(encoder_dir, "tokenizer_config.json"), {"do_lower_case": lower_case}
+    )
+
+
+def _flag_values():
+    names = [
+        "preset", "config", "init_checkpoint", "dropout", "corpus", "train_records",
+        "eval_corpus", "eval_records", "vocab", "vocab_size", "lower_case", "corpus_format",
+        "max_seq_length", "max_predictions_per_seq", "masked_lm_prob", "short_seq_prob",
+        "whole_word_masking", "optimizer", "learning_rate", "weight_decay",
+        "warmup_proportion", "end_learning_rate", "beta_1", "beta_2", "epsilon", "clipnorm",
+        "batch_size", "gradient_accumulation_steps", "train_steps", "max_minutes", "seed",
+        "eval_seed", "checkpoint_every_steps", "log_every_steps", "eval_batch_size",
+        "strategy", "num_cpu_devices", "tpu", "mixed_precision", "jit_compile",
+    ]
+    return {name: getattr(FLAGS, name) for name in names}
+
+
+# === Main ===
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    started = time.time()
+    _check_flags()
+    deadline = started + 60.0 * FLAGS.max_minutes if FLAGS.max_minutes else None
+
+    from training import distribution
+
+    # Devices first: logical CPU devices and TPUs must be set up before TF starts.
+    strategy = distribution.create_strategy(
+        FLAGS.strategy, num_cpu_devices=FLAGS.num_cpu_devices, tpu_address=FLAGS.tpu
+    )
+    import keras
+
+    from keras_bert.models.bert_pretrainer import BertPretrainer
+    from keras_bert.text.bert_tokenizer import BertTokenizer
+    from training import global_gradients, pretraining_callbacks, pretraining_data, time_budget
+
+    class TrainablePretrainer(global_gradients.GlobalGradientTrainStep, BertPretrainer):
+        """`BertPretrainer` with the global-gradient train step (not saved as such)."""
+
+    keras.utils.set_random_seed(FLAGS.seed)
+    chief = distribution.is_chief(strategy)
+    model_dir = FLAGS.model_dir
+    num_replicas = strategy.num_replicas_in_sync
+    divisor = num_replicas * FLAGS.gradient_accumulation_steps
+    if FLAGS.batch_size % divisor:
+        raise ValueError(
+            f"`--batch_size` ({FLAGS.batch_size}) must be divisible by the number of replicas "
+            f"({num_replicas}) times `--gradient_accumulation_steps` "
+            f"({FLAGS.gradient_accumulation_steps})."
+        )
+    if chief:
+        os.makedirs(model_dir, exist_ok=True)
+        _write_json(os.path.join(model_dir, CONFIG_FILE), _flag_values())
+
+    # === Data ===
+    vocabulary, lower_case = _vocabulary(model_dir, chief)
+    tokenizer = BertTokenizer(vocabulary, lower_case=lower_case)
+    backup_dir = os.path.join(model_dir, BACKUP_DIR)
+    resumed_step = pretraining_callbacks.read_backup_step(backup_dir)
+    # A resumed run draws other examples than the start of the interrupted one.
+    data_seed = FLAGS.seed + resumed_step
+    max_seq_length, max_predictions = FLAGS.max_seq_length, FLAGS.max_predictions_per_seq
+    if FLAGS.corpus:
+        corpus = pretraining_data.CorpusExamples(
+            _paths(FLAGS.corpus), tokenizer, FLAGS.corpus_format, max_seq_length,
+            max_predictions, FLAGS.masked_lm_prob, FLAGS.short_seq_prob,
+            FLAGS.whole_word_masking,
+        )
+        logging.info(
+            "Corpus: %d documents, %d tokens.", corpus.num_documents, corpus.num_tokens
+        )
+        # A generator has no files to shard: workers split it by examples.
+        train_dataset = corpus.dataset(FLAGS.batch_size, data_seed).with_options(
+            distribution.distribute_dataset_options()
+        )
+    else:
+        metadata = pretraining_data.records_metadata(FLAGS.train_records)
+        max_seq_length = metadata.get("max_seq_length", max_seq_length)
+        max_predictions = metadata.get("max_predictions_per_seq", max_predictions)
+        train_dataset = pretraining_data.records_dataset(
+            FLAGS.train_records, FLAGS.batch_size, data_seed, max_seq_length, max_predictions
+        )
+
+    # === Model ===
+    policy = FLAGS.mixed_precision
+    initial_total = FLAGS.train_steps or 10_000
+    with strategy.scope():
+        model = _build_model(TrainablePretrainer, len(vocabulary), policy)
+        model.gradient_accumulation_steps = FLAGS.gradient_accumulation_steps
+        schedule = time_budget.RevisableWarmupLinearDecay(
+            FLAGS.learning_rate, initial_total, FLAGS.warmup_proportion,
+            FLAGS.end_learning_rate,
+        )
+        optimizer = global_gradients.create_optimizer(
+            model,
+            FLAGS.optimizer,
+            schedule,
+            weight_decay=FLAGS.weight_decay,
+            beta_1=FLAGS.beta_1,
+            beta_2=FLAGS.beta_2,
+            epsilon=FLAGS.epsilon,
+            global_clipnorm=FLAGS.clipnorm or None,
+            loss_scaling=policy == "mixed_float16",
+        )
+        model.compile(optimizer=optimizer, jit_compile=FLAGS.jit_compile)
+    logging.info(
+        "%s: %d parameters, %s, %d replica(s), batch %d (%d per replica%s), %s.",
+        FLAGS.preset or FLAGS.config or FLAGS.init_checkpoint, model.count_params(),
+        policy, num_replicas, FLAGS.batch_size, FLAGS.batch_size // num_replicas,
+        f" in {FLAGS.gradient_accumulation_steps} micro-batches"
+        if FLAGS.gradient_accumulation_steps > 1 else "",
+        FLAGS.optimizer,
+    )
+
+    # === Training ===
+    steps_per_epoch = FLAGS.checkpoint_every_steps
+    step_cap = FLAGS.train_steps or 10**9
+    epochs = math.ceil(step_cap / steps_per_epoch)
+    backup = pretraining_callbacks.StepBackup(backup_dir, steps_per_epoch, is_chief=chief)
+    budget = time_budget.TrainingBudget(FLAGS.train_steps, deadline, schedule, strategy)
+    log = pretraining_callbacks.TrainingLog(
+        FLAGS.log_every_steps, FLAGS.batch_size,
+        os.path.join(model_dir, LOG_DIR) if chief else None, schedule,
+    )
+    train_started = time.time()
+    model.fit(
+        train_dataset,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=[backup, budget, log],  # The backup first: the others read its step.
+        shuffle=False,  # The datasets shuffle themselves.
+        verbose=1 if (chief and FLAGS.progress_bar) else 0,
+    )
+    train_seconds = time.time() - train_started
+    steps = int(model.optimizer.iterations.numpy())
+    steps_this_run = steps - backup.restored_step
+    fingerprint = weights_fingerprint(model)
+    print(f"Trained to step {steps} ({steps_this_run} this run) in {train_seconds:.0f} s; "
+          f"final weights sha256: {fingerprint}", flush=True)
+
+    # === Evaluation ===
+    metrics = {}
+    eval_source = None
+    if FLAGS.eval_corpus:
+        eval_source = _paths(FLAGS.eval_corpus)
+        eval_corpus = pretraining_data.CorpusExamples(
+            eval_source, tokenizer, FLAGS.corpus_format, max_seq_length, max_predictions,
+            FLAGS.masked_lm_prob, FLAGS.short_seq_prob, FLAGS.whole_word_masking,
+        )
+        eval_inputs, eval_labels = eval_corpus.arrays(FLAGS.eval_seed)
+        metrics["eval_examples"] = int(len(eval_labels["next_sentence_label"]))
+        results = model.evaluate(
+            eval_inputs, eval_labels, batch_size=FLAGS.eval_batch_size, verbose=0,
+            return_dict=True,
+        )
+    elif FLAGS.eval_records:
+        eval_source = FLAGS.eval_records
+        eval_dataset = pretraining_data.records_dataset(
+            FLAGS.eval_records, FLAGS.eval_batch_size, FLAGS.eval_seed, max_seq_length,
+            max_predictions, training=False,
+        )
+        results = model.evaluate(eval_dataset, verbose=0, return_dict=True)
+    if eval_source is not None:
+        metrics.update({name: float(value) for name, value in results.items()})
+        metrics["eval_data"] = eval_source
+
+    # === Outputs ===
+    metrics["train"] = {
+        "steps": steps,
+        "steps_this_run": steps_this_run,
+        "resumed_from_step": backup.restored_step,
+        "seconds": round(train_seconds, 1),
+        "examples_per_second": round(steps_this_run * FLAGS.batch_size / train_seconds, 2)
+        if train_seconds > 0 else None,
+        "stopped_by_deadline": budget.stopped_by_deadline,
+        "batch_size": FLAGS.batch_size,
+        "num_replicas": num_replicas,
+        "strategy": FLAGS.strategy,
+        "mixed_precision": policy,
+        "final_weights_sha256": fingerprint,
+    }
+    if log.records:
+        last = log.records[-1]
+        metrics["train"].update(
+            {f"last_{k}": v for k, v in last.items() if k not in ("step", "time")}
+        )
+    metrics["total_seconds"] = round(time.time() - started, 1)
+    if chief:
+        _save_outputs(model, vocabulary, lower_case, model_dir)
+        _write_json(os.path.join(model_dir, METRICS_FILE), metrics)
+        # Only now: a run killed before its outputs were written resumes at its end.
+        shutil.rmtree(backup_dir, ignore_errors=True)
+    summary = {k: v for k, v in metrics.items() if isinstance(v, float)}
+    print("metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(summary.items())),
+          flush=True)
+    print(f"Wrote {model_dir}" if chief else "Done (not the chief: nothing written).",
+          flush=True)
+    # Finalise the generator's iterators while Python still runs (else TF warns at exit).
+    del model, train_dataset
+    gc.collect()
+
+
+if __name__ == "__main__":
+    app.run(main)

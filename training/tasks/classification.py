@@ -1,0 +1,404 @@
+"""Sentence (pair) classification and regression: reading labelled rows and scoring predictions.
+
+Files are TSV, CSV or JSON Lines (chosen by extension unless given), with named
+columns: GLUE's `sentence<TAB>label` (SST-2), `question<TAB>sentence<TAB>label`
+(QNLI), or any `--text_column` / `--pair_column` / `--label_column`. TSV is
+read without quote processing, as GLUE writes it (quotes are ordinary
+characters); CSV follows RFC 4180 quoting.
+"""
+
+import csv
+import dataclasses
+import json
+import math
+import os
+
+import numpy as np
+
+from training.input_pipeline import FEATURE_NAMES
+
+INPUT_FORMATS = ("tsv", "csv", "jsonl")
+_PACK_CHUNK = 8192
+
+
+@dataclasses.dataclass
+class Examples:
+    """Rows of one file. `labels` holds raw strings, `None` when the file has none."""
+
+    path: str
+    texts: list
+    pairs: list  # or None for single sentences
+    labels: list  # or None
+    line_numbers: list
+
+    def __len__(self):
+        return len(self.texts)
+
+
+def infer_format(path, input_format=None):
+    """`input_format` if given, else the format named by the file extension."""
+    if input_format:
+        if input_format not in INPUT_FORMATS:
+            raise ValueError(
+                f"`input_format` must be one of {INPUT_FORMATS}, received {input_format!r}."
+            )
+        return input_format
+    extension = os.path.splitext(path)[1].lower().lstrip(".")
+    if extension in ("tsv", "txt"):
+        return "tsv"
+    if extension == "csv":
+        return "csv"
+    if extension in ("jsonl", "json", "ndjson"):
+        return "jsonl"
+    raise ValueError(
+        f"Cannot tell the format of {path!r} from its extension; pass `input_format` "
+        f"(one of {INPUT_FORMATS})."
+    )
+
+
+def read_examples(
+    path, text_column="sentence", pair_column=None, label_column="label",
+    input_format=None, require_labels=True,
+):
+    """Reads text, optional pair and label columns from a TSV, CSV or JSONL file.
+
+    Args:
+        path: str. The file.
+        text_column: str. Column of the (first) text.
+        pair_column: str or None. Column of the second text of a pair.
+        label_column: str. Column of the label.
+        input_format: str or None. `"tsv"`, `"csv"` or `"jsonl"`; `None`
+            chooses by extension.
+        require_labels: bool. Whether a missing label column is an error;
+            if `False` and the column is absent, `labels` is `None`.
+
+    Returns:
+        `Examples`.
+
+    Raises:
+        ValueError: naming the file and line of the first bad row.
+    """
+    input_format = infer_format(path, input_format)
+    if not os.path.isfile(path):
+        raise ValueError(f"Input file {path!r} does not exist.")
+    if input_format == "jsonl":
+        rows = _jsonl_rows(path)
+        columns = None
+    else:
+        rows, columns = _delimited_rows(path, input_format)
+    wanted = [text_column] + ([pair_column] if pair_column else [])
+    has_labels = True
+    if columns is not None:
+        missing = [c for c in wanted if c not in columns]
+        if label_column not in columns:
+            if require_labels:
+                missing.append(label_column)
+            has_labels = False
+        if missing:
+            raise ValueError(
+                f"{path}:1: no column {', '.join(map(repr, missing))} in the header; "
+                f"columns are {columns}. Set --text_column/--pair_column/--label_column."
+            )
+    elif rows and not require_labels:
+        has_labels = label_column in rows[0][1]
+    texts, pairs, labels, line_numbers = [], [] if pair_column else None, [], []
+    for line_number, row in rows:
+        if has_labels and label_column not in row:
+            raise ValueError(f"{path}:{line_number}: no {label_column!r} field.")
+        texts.append(_text_field(path, line_number, row, text_column))
+        if pair_column:
+            pairs.append(_text_field(path, line_number, row, pair_column))
+        if has_labels:
+            label = row.get(label_column)
+            label = "" if label is None else str(label).strip()
+            if not label:
+                raise ValueError(f"{path}:{line_number}: empty {label_column!r}.")
+            labels.append(label)
+        line_numbers.append(line_number)
+    if not texts:
+        raise ValueError(f"{path}: no examples.")
+    return Examples(path, texts, pairs, labels if has_labels else None, line_numbers)
+
+
+def _delimited_rows(path, input_format):
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        if input_format == "tsv":
+            reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        else:
+            reader = csv.reader(f)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise ValueError(f"{path}: empty file.") from None
+        except csv.Error as error:
+            raise ValueError(f"{path}:1: {error}") from error
+        columns = [c.strip() for c in header]
+        rows = []
+        line_number = reader.line_num
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as error:
+                raise ValueError(f"{path}:{reader.line_num}: {error}") from error
+            start_line, line_number = line_number + 1, reader.line_num
+            if not values or values == [""]:
+                continue  # blank line
+            if len(values) != len(columns):
+                raise ValueError(
+                    f"{path}:{start_line}: expected {len(columns)} {input_format.upper()} "
+                    f"columns ({', '.join(columns)}), found {len(values)}."
+                )
+            rows.append((start_line, dict(zip(columns, values))))
+    return rows, columns
+
+
+def _jsonl_rows(path):
+    rows = []
+    with open(path, encoding="utf-8-sig") as f:
+        for line_number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}:{line_number}: invalid JSON: {error.msg}.") from error
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{line_number}: expected a JSON object per line.")
+            rows.append((line_number, row))
+    return rows
+
+
+def _text_field(path, line_number, row, column):
+    if column not in row:
+        raise ValueError(f"{path}:{line_number}: no {column!r} field.")
+    value = row[column]
+    if value is None or isinstance(value, (dict, list)):
+        raise ValueError(f"{path}:{line_number}: {column!r} must be text, found {value!r}.")
+    return str(value)
+
+
+def label_list(labels):
+    """Sorted distinct labels: numerically when all are numbers ("2" before "10")."""
+    distinct = sorted(set(labels))
+    try:
+        return sorted(distinct, key=float)
+    except ValueError:
+        return distinct
+
+
+def encode_labels(examples, labels, regression=False):
+    """Class indices (int32) or regression targets (float32 `(n, 1)`) of `examples`.
+
+    Raises:
+        ValueError: naming the file and line of a label outside `labels`, or
+            of a regression target that is not a number.
+    """
+    if examples.labels is None:
+        raise ValueError(f"{examples.path}: has no labels.")
+    if regression:
+        targets = []
+        for line_number, label in zip(examples.line_numbers, examples.labels):
+            try:
+                value = float(label)
+            except ValueError:
+                value = math.nan
+            if not math.isfinite(value):
+                raise ValueError(
+                    f"{examples.path}:{line_number}: regression label {label!r} is not a number."
+                )
+            targets.append(value)
+        return np.asarray(targets, np.float32)[:, None]
+    index = {label: i for i, label in enumerate(labels)}
+    encoded = np.empty(len(examples), np.int32)
+    for i, (line_number, label) in enumerate(zip(examples.line_numbers, examples.labels)):
+        if label not in index:
+            raise ValueError(
+                f"{examples.path}:{line_number}: label {label!r} is not one of the training "
+                f"labels {labels}."
+            )
+        encoded[i] = index[label]
+    return encoded
+
+
+def pack(tokenizer, texts, pairs=None, max_seq_length=128):
+    """Token ids of texts (or pairs), packed to `max_seq_length`, as numpy int32 arrays.
+
+    Runs the graph tokenizer on large chunks; pairs are truncated longest-first.
+
+    Returns:
+        dict of int32 arrays `(len(texts), max_seq_length)`: `token_ids`,
+        `segment_ids`, `padding_mask`.
+    """
+    chunks = {name: [] for name in FEATURE_NAMES}
+    for start in range(0, len(texts), _PACK_CHUNK):
+        end = start + _PACK_CHUNK
+        packed = tokenizer.pack(
+            list(texts[start:end]),
+            None if pairs is None else list(pairs[start:end]),
+            max_length=max_seq_length,
+        )
+        for name in FEATURE_NAMES:
+            chunks[name].append(np.asarray(packed[name], np.int32))
+    return {name: np.concatenate(parts) for name, parts in chunks.items()}
+
+
+def classification_metrics(logits, labels, num_classes):
+    """Accuracy and macro-averaged F1 of argmax predictions.
+
+    Args:
+        logits: float array `(n, num_classes)`.
+        labels: int array `(n,)`.
+        num_classes: int.
+
+    Returns:
+        dict: `accuracy`, `macro_f1` (mean F1 over classes present in the
+        labels or the predictions), `num_examples`, and per-class `f1`.
+    """
+    predictions = np.argmax(logits, axis=-1)
+    labels = np.asarray(labels).reshape(-1)
+    per_class = {}
+    f1_values = []
+    for c in range(num_classes):
+        true_positive = int(np.sum((predictions == c) & (labels == c)))
+        predicted = int(np.sum(predictions == c))
+        actual = int(np.sum(labels == c))
+        if predicted == 0 and actual == 0:
+            continue
+        f1 = 2 * true_positive / (predicted + actual)
+        per_class[c] = f1
+        f1_values.append(f1)
+    return {
+        "accuracy": float(np.mean(predictions == labels)) if len(labels) else 0.0,
+        "macro_f1": float(np.mean(f1_values)) if f1_values else 0.0,
+        "num_examples": int(len(labels)),
+        "per_class_f1": per_class,
+    }
+
+
+def regression_metrics(predictions, targets):
+    """Mean squared error and Pearson and Spearman correlations."""
+    predictions = np.asarray(predictions, np.float64).reshape(-1)
+    targets = np.asarray(targets, np.float64).reshape(-1)
+
+    def correlation(a, b):
+        if len(a) < 2 or np.std(a) == 0 or np.std(b) == 0:
+            return 0.0
+        return float(np.corrcoef(a, b)[0, 1])
+
+    def ranks(values):
+        order = np.argsort(values, kind="stable")
+        result = np.empty(len(values))
+        result[order] = np.arange(len(values))
+        # Ties share their mean rank.
+        for value in np.unique(values):
+            tied = values == value
+            result[tied] = result[tied].mean()
+        return result
+
+    return {
+        "mse": float(np.mean((predictions - targets) ** 2)),
+        "pearson": correlation(predictions, targets),
+        "spearman": correlation(ranks(predictions), ranks(targets)),
+        "num_examples": int(len(targets)),
+    }
+
+
+def softmax(logits):
+    """Row-wise softmax of a float array `(n, num_classes)`, in float64."""
+    logits = np.asarray(logits, np.float64)
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+@dataclasses.dataclass
+class Data:
+    """A split ready for the model: packed `inputs`, `targets`, and the rows they came from."""
+
+    examples: Examples
+    inputs: dict
+    targets: np.ndarray  # or None without labels
+
+    def __len__(self):
+        return len(self.examples)
+
+
+class ClassificationTask:
+    """What `training.finetune` needs to know about classification and regression."""
+
+    name = "classification"
+    sequence_outputs = False
+
+    def __init__(
+        self, max_seq_length=128, text_column="sentence", pair_column=None,
+        label_column="label", input_format=None, regression=False,
+    ):
+        self.max_seq_length = max_seq_length
+        self.text_column = text_column
+        self.pair_column = pair_column
+        self.label_column = label_column
+        self.input_format = input_format
+        self.regression = regression
+        self.selection_metric = "pearson" if regression else "accuracy"
+
+    def read(self, path, tokenizer, labels=None, is_training=False):
+        """Reads and packs a file; `labels` (the training labels) encode its targets."""
+        examples = read_examples(
+            path, self.text_column, self.pair_column, self.label_column, self.input_format
+        )
+        inputs = pack(tokenizer, examples.texts, examples.pairs, self.max_seq_length)
+        data = Data(examples, inputs, None)
+        if labels is not None:
+            self.encode_targets(data, labels)
+        return data
+
+    def labels(self, train_data):
+        """Class names in index order, read from the training data (none for regression)."""
+        if self.regression:
+            return []
+        return label_list(train_data.examples.labels)
+
+    def encode_targets(self, data, labels):
+        data.targets = encode_labels(data.examples, labels, self.regression)
+        return data
+
+    def build_model(self, encoder, labels):
+        from keras_bert.models import BertClassifier
+
+        return BertClassifier(encoder, num_classes=1 if self.regression else len(labels))
+
+    def loss(self):
+        import keras
+
+        if self.regression:
+            return keras.losses.MeanSquaredError()
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def fit_metrics(self):
+        import keras
+
+        if self.regression:
+            return []
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+    def evaluate(self, model, data, labels, batch_size=128):
+        """Metrics of `model` on `data` (accuracy and macro F1, or MSE and correlations)."""
+        from training.input_pipeline import predict
+
+        logits = predict(model, data.inputs, batch_size)
+        if self.regression:
+            return regression_metrics(logits[:, 0], data.targets[:, 0])
+        metrics = classification_metrics(logits, data.targets, len(labels))
+        metrics["per_class_f1"] = {
+            labels[c]: f1 for c, f1 in metrics["per_class_f1"].items()
+        }
+        return metrics
+
+    def inference_config(self):
+        return {
+            "text_column": self.text_column,
+            "pair_column": self.pair_column,
+            "label_column": self.label_column,
+            "regression": self.regression,
+        }

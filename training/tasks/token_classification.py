@@ -1,0 +1,341 @@
+"""Token classification (named entities) on CoNLL files: first-piece labels and entity F1.
+
+A CoNLL file has one word per line, its tag in the last column (CoNLL-2003:
+`word POS chunk tag`; two columns `word tag` also work), a blank line between
+sentences, and `-DOCSTART-` lines between documents. Words are tokenized into
+WordPieces; the first piece of a word carries the word's tag and the others
+the ignored label -100, so the loss and the predictions are per word.
+
+Entity-level F1 counts an entity as found only when its type and both
+boundaries match, as the CoNLL `conlleval` script does; IOB1, IOB2 (BIO) and
+IOBES tags are understood.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from training.input_pipeline import IGNORED_LABEL
+from training.tasks.words import tokenize_words
+
+
+@dataclasses.dataclass
+class Sentence:
+    words: list
+    tags: list  # or None when unlabelled
+    line_number: int
+
+
+@dataclasses.dataclass
+class Features:
+    """Packed sentences.
+
+    Attributes:
+        inputs: dict of int32 arrays `(num_sentences, max_seq_length)`.
+        labels: int32 `(num_sentences, max_seq_length)`: tag ids on first
+            pieces, -100 elsewhere (all -100 when the sentences have no tags).
+        word_positions: list of int arrays: for each sentence, the position of
+            each word's first piece, -1 when the word was cut off by
+            `max_seq_length` or has no pieces.
+        num_truncated: int. Sentences longer than the window.
+    """
+
+    inputs: dict
+    labels: np.ndarray
+    word_positions: list
+    num_truncated: int = 0
+
+
+def read_conll(path):
+    """Reads sentences of `(word, tag)` lines; tags from the last column.
+
+    Raises:
+        ValueError: naming the file and line of a line without a tag.
+    """
+    sentences, words, tags, first_line = [], [], [], None
+    try:
+        f = open(path, encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ValueError(f"Input file {path!r} does not exist.") from None
+    with f:
+        for line_number, line in enumerate(f, start=1):
+            fields = line.split()
+            if not fields or fields[0] == "-DOCSTART-":
+                if words:
+                    sentences.append(Sentence(words, tags, first_line))
+                words, tags = [], []
+                continue
+            if len(fields) < 2:
+                raise ValueError(
+                    f"{path}:{line_number}: expected a word and a tag, found {line.strip()!r}."
+                )
+            if not words:
+                first_line = line_number
+            words.append(fields[0])
+            tags.append(fields[-1])
+    if words:
+        sentences.append(Sentence(words, tags, first_line))
+    if not sentences:
+        raise ValueError(f"{path}: no sentences.")
+    return sentences
+
+
+def tag_list(sentences):
+    """Distinct tags, `O` first, then sorted by entity type and prefix (B before I)."""
+    tags = {tag for sentence in sentences for tag in sentence.tags}
+    others = sorted(tags - {"O"}, key=lambda tag: (_split_tag(tag)[1], tag))
+    return (["O"] if "O" in tags else []) + others
+
+
+def encode_tags(sentences, tags, path="<data>"):
+    """Tag ids per sentence; `ValueError` naming the file and line of an unknown tag."""
+    index = {tag: i for i, tag in enumerate(tags)}
+    encoded = []
+    for sentence in sentences:
+        for offset, tag in enumerate(sentence.tags):
+            if tag not in index:
+                raise ValueError(
+                    f"{path}:{sentence.line_number + offset}: tag {tag!r} is not one of the "
+                    f"training tags {tags}."
+                )
+        encoded.append([index[tag] for tag in sentence.tags])
+    return encoded
+
+
+def convert_sentences(tokenizer, sentences, max_seq_length=128, tag_ids=None):
+    """Packs sentences as `[CLS] pieces [SEP]` with first-piece labels.
+
+    Args:
+        tokenizer: `keras_bert.text.BertTokenizer`.
+        sentences: list of `Sentence` (or of word lists).
+        max_seq_length: int.
+        tag_ids: list (per sentence) of lists of tag ids, or None.
+
+    Returns:
+        `Features`.
+    """
+    word_lists = [s.words if isinstance(s, Sentence) else list(s) for s in sentences]
+    pieces_per_sentence = tokenize_words(tokenizer, word_lists)
+    num = len(word_lists)
+    token_ids = np.full((num, max_seq_length), tokenizer.pad_token_id, np.int32)
+    padding_mask = np.zeros((num, max_seq_length), np.int32)
+    labels = np.full((num, max_seq_length), IGNORED_LABEL, np.int32)
+    word_positions, num_truncated = [], 0
+    budget = max_seq_length - 2
+    for row, (words, word_pieces) in enumerate(zip(word_lists, pieces_per_sentence)):
+        sequence = [tokenizer.cls_token_id]
+        positions = np.full(len(words), -1, np.int64)
+        truncated = False
+        for w, pieces in enumerate(word_pieces):
+            if len(sequence) - 1 + len(pieces) > budget:
+                truncated = True
+                continue
+            if len(pieces):
+                positions[w] = len(sequence)
+                if tag_ids is not None:
+                    labels[row, len(sequence)] = tag_ids[row][w]
+                sequence.extend(pieces.tolist())
+        sequence.append(tokenizer.sep_token_id)
+        num_truncated += truncated
+        token_ids[row, : len(sequence)] = sequence
+        padding_mask[row, : len(sequence)] = 1
+        word_positions.append(positions)
+    inputs = {
+        "token_ids": token_ids,
+        "segment_ids": np.zeros_like(token_ids),
+        "padding_mask": padding_mask,
+    }
+    return Features(inputs, labels, word_positions, num_truncated)
+
+
+def predict_tags(features, logits, tags):
+    """Word-level tag names from per-position logits; words without a position get `O`.
+
+    Args:
+        features: `Features`.
+        logits: float array `(num_sentences, length, num_tags)`.
+        tags: list of str, the tag names.
+
+    Returns:
+        list (per sentence) of lists of tag names, and the matching
+        probabilities (softmax of the chosen tag).
+    """
+    outside = "O" if "O" in tags else tags[0]
+    predicted, probabilities = [], []
+    for row, positions in enumerate(features.word_positions):
+        row_tags, row_probabilities = [], []
+        for position in positions:
+            if position < 0 or position >= logits.shape[1]:
+                row_tags.append(outside)
+                row_probabilities.append(0.0)
+                continue
+            scores = np.asarray(logits[row, position], np.float64)
+            exp = np.exp(scores - scores.max())
+            best = int(np.argmax(scores))
+            row_tags.append(tags[best])
+            row_probabilities.append(float(exp[best] / exp.sum()))
+        predicted.append(row_tags)
+        probabilities.append(row_probabilities)
+    return predicted, probabilities
+
+
+def _split_tag(tag):
+    """`("B", "PER")` from `"B-PER"`; `("O", "")` from `"O"`; a bare type is an `I` tag."""
+    if tag == "O" or not tag:
+        return "O", ""
+    if len(tag) > 2 and tag[1] in "-_" and tag[0] in "BIESU":
+        prefix = {"U": "S"}.get(tag[0], tag[0])
+        return prefix, tag[2:]
+    return "I", tag
+
+
+def entities(tags):
+    """Set of `(start, end, type)` entities (end inclusive) of one tag sequence.
+
+    Follows conlleval's chunk rules, so IOB1 (`I-X I-X B-X`), IOB2 (`B-X I-X`)
+    and IOBES (`B-X E-X`, `S-X`) all read as their authors meant.
+    """
+    found = set()
+    start, current_type = None, ""
+    previous_prefix, previous_type = "O", ""
+    for i, tag in enumerate(list(tags) + ["O"]):
+        prefix, entity_type = _split_tag(tag)
+        ends = (
+            previous_prefix in ("E", "S")
+            or (previous_prefix in ("B", "I") and prefix in ("B", "S", "O"))
+            or (previous_prefix in ("B", "I") and previous_type != entity_type)
+        )
+        starts = (
+            prefix in ("B", "S")
+            or (prefix in ("I", "E") and previous_prefix in ("E", "S", "O"))
+            or (prefix in ("I", "E") and previous_type != entity_type)
+        )
+        if ends and start is not None:
+            found.add((start, i - 1, current_type))
+            start = None
+        if starts and prefix != "O":
+            start, current_type = i, entity_type
+        previous_prefix, previous_type = prefix, entity_type
+    return found
+
+
+def entity_metrics(gold_tag_lists, predicted_tag_lists):
+    """Entity-level precision, recall and F1 over sentences, overall and per type.
+
+    Returns:
+        dict: `precision`, `recall`, `f1`, `num_gold_entities`,
+        `num_predicted_entities`, `num_sentences`, `per_type_f1`.
+    """
+    if len(gold_tag_lists) != len(predicted_tag_lists):
+        raise ValueError(
+            f"{len(gold_tag_lists)} gold sentences but {len(predicted_tag_lists)} predicted."
+        )
+    gold, predicted = set(), set()
+    for index, (gold_tags, predicted_tags) in enumerate(zip(gold_tag_lists, predicted_tag_lists)):
+        gold |= {(index,) + entity for entity in entities(gold_tags)}
+        predicted |= {(index,) + entity for entity in entities(predicted_tags)}
+
+    def scores(gold_set, predicted_set):
+        correct = len(gold_set & predicted_set)
+        precision = correct / len(predicted_set) if predicted_set else 0.0
+        recall = correct / len(gold_set) if gold_set else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if correct else 0.0
+        return precision, recall, f1
+
+    precision, recall, f1 = scores(gold, predicted)
+    per_type = {}
+    for entity_type in sorted({e[3] for e in gold | predicted}):
+        per_type[entity_type] = scores(
+            {e for e in gold if e[3] == entity_type},
+            {e for e in predicted if e[3] == entity_type},
+        )[2]
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "num_gold_entities": len(gold),
+        "num_predicted_entities": len(predicted),
+        "num_sentences": len(gold_tag_lists),
+        "per_type_f1": per_type,
+    }
+
+
+@dataclasses.dataclass
+class Data:
+    path: str
+    sentences: list
+    features: Features
+
+    @property
+    def inputs(self):
+        return self.features.inputs
+
+    @property
+    def targets(self):
+        return self.features.labels
+
+    def __len__(self):
+        return len(self.sentences)
+
+
+class TokenClassificationTask:
+    """What `training.finetune` needs to know about per-word tagging (NER)."""
+
+    name = "token_classification"
+    sequence_outputs = True
+    selection_metric = "f1"
+
+    def __init__(self, max_seq_length=128):
+        self.max_seq_length = max_seq_length
+
+    def read(self, path, tokenizer, labels=None, is_training=False):
+        sentences = read_conll(path)
+        features = convert_sentences(tokenizer, sentences, self.max_seq_length)
+        data = Data(path, sentences, features)
+        if labels is not None:
+            self.encode_targets(data, labels)
+        return data
+
+    def labels(self, train_data):
+        return tag_list(train_data.sentences)
+
+    def encode_targets(self, data, labels):
+        """Puts each word's tag id on its first piece (after `read` without labels)."""
+        tag_ids = encode_tags(data.sentences, labels, data.path)
+        targets = np.full_like(data.features.labels, IGNORED_LABEL)
+        for row, (positions, ids) in enumerate(zip(data.features.word_positions, tag_ids)):
+            kept = positions >= 0
+            targets[row, positions[kept]] = np.asarray(ids, np.int32)[kept]
+        data.features.labels = targets
+        return data
+
+    def build_model(self, encoder, labels):
+        from keras_bert.models import BertTokenClassifier
+
+        return BertTokenClassifier(encoder, num_classes=len(labels))
+
+    def loss(self):
+        import keras
+
+        return keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, ignore_class=IGNORED_LABEL
+        )
+
+    def fit_metrics(self):
+        return None
+
+    def predict(self, model, data, labels, batch_size=128):
+        from training.input_pipeline import predict
+
+        logits = predict(model, data.inputs, batch_size, sequence_outputs=True)
+        return predict_tags(data.features, logits, labels)
+
+    def evaluate(self, model, data, labels, batch_size=128):
+        predicted, _ = self.predict(model, data, labels, batch_size)
+        metrics = entity_metrics([s.tags for s in data.sentences], predicted)
+        metrics["num_examples"] = len(data.sentences)
+        metrics["num_truncated"] = data.features.num_truncated
+        return metrics
+
+    def inference_config(self):
+        return {}
