@@ -221,13 +221,17 @@ def write_chart(path, entries):
     from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
 
     figure, axes = pyplot.subplots(1, 2, figsize=(12, 4.5))
-    for entry in entries:
+    colors = pyplot.get_cmap("tab20").colors
+    styles = ("-", "--", ":", "-.")
+    for i, entry in enumerate(entries):
+        # One colour per file, one line style per thread count.
         thread_counts = sorted({row["threads"] for row in entry["latency"]})
-        for n in thread_counts:
+        for j, n in enumerate(thread_counts):
             rows = [row for row in entry["latency"]
                     if row["threads"] == n and row["real_tokens"] == row["length"]]
             axes[0].plot([row["length"] for row in rows], [row["p50_ms"] for row in rows],
-                         marker="o", label=f"{entry['name']} ({n} thr)")
+                         marker="o", color=colors[(2 * i) % len(colors)],
+                         linestyle=styles[j % len(styles)], label=f"{entry['name']} ({n} thr)")
     axes[0].set_xlabel("sequence length (tokens)")
     axes[0].set_ylabel("p50 latency (ms, log scale)")
     axes[0].set_yscale("log")
@@ -235,7 +239,8 @@ def write_chart(path, entries):
     axes[0].grid(True, alpha=0.3)
     axes[0].legend(fontsize=7)
     names = [entry["name"] for entry in entries]
-    axes[1].bar(range(len(entries)), [entry["size_bytes"] / 1e6 for entry in entries])
+    axes[1].bar(range(len(entries)), [entry["size_bytes"] / 1e6 for entry in entries],
+                color=[colors[(2 * i) % len(colors)] for i in range(len(entries))])
     axes[1].set_xticks(range(len(entries)), names, rotation=20, ha="right", fontsize=8)
     axes[1].set_ylabel("file size (MB)")
     axes[1].set_title("Size")

@@ -172,6 +172,8 @@ def test_fit_with_jit_compile_under_mixed_bfloat16():
         ({"vocabulary_size": 2.5}, r"`vocabulary_size` must be a positive integer, received 2.5"),
         ({"hidden_size": 16}, r"Unknown `BertEncoder` config keys: \['hidden_size'\]"),
         ({"position_embedding": "relative"}, r"`position_embedding` must be one of"),
+        ({"use_dot_product_attention": True}, r"`use_dot_product_attention=True` needs `attention_dropout=0`"),
+        ({"use_dot_product_attention": 1}, r"`use_dot_product_attention` must be a bool, received 1"),
     ],
 )
 def test_invalid_config(overrides, message):
@@ -184,3 +186,69 @@ def test_unknown_preset_and_override():
         BertEncoder.from_preset("bert_huge")
     with pytest.raises(ValueError, match=r"Unknown `BertEncoder` config keys for preset 'bert_tiny': \['dropout_rate'\]"):
         BertEncoder.from_preset("bert_tiny", dropout_rate=0.0)
+
+
+def test_pooled_output_is_the_pooler_on_the_first_sequence_output():
+    encoder = BertEncoder(**TINY)
+    outputs = _outputs(encoder)
+    expected = to_numpy(encoder.pooler_dense(outputs["sequence_output"][:, 0]))
+    np.testing.assert_allclose(outputs["pooled_output"], expected, atol=1e-6)
+
+
+def test_pooled_output_does_not_depend_on_the_last_blocks_other_queries():
+    # TensorFlow drops what the requested outputs do not depend on; a [CLS]
+    # classifier must not depend on the last block's rows for positions 1...
+    import tensorflow as tf
+
+    batch_size, length = 3, 12
+    rest_rows = batch_size * (length - 1)  # 33: no other dimension of TINY.
+    encoder = BertEncoder(**TINY)
+    spec = {k: tf.TensorSpec((batch_size, length), tf.int32) for k in INPUTS}
+
+    def shapes_reaching(output_name):
+        graph = tf.function(lambda x: encoder(x)[output_name]).get_concrete_function(spec).graph
+        seen, stack, shapes = set(), list(graph.outputs), []
+        while stack:
+            tensor = stack.pop()
+            if tensor.op.name in seen:
+                continue
+            seen.add(tensor.op.name)
+            shapes.extend(tuple(t.shape.as_list()) for t in tensor.op.outputs if t.shape.rank)
+            stack.extend(tensor.op.inputs)
+        return shapes
+
+    def has_rest_rows(shapes):
+        return any(shape[0] == rest_rows or shape[:2] == [batch_size, length - 1] for shape in map(list, shapes))
+
+    assert has_rest_rows(shapes_reaching("sequence_output"))
+    assert not has_rest_rows(shapes_reaching("pooled_output"))
+
+
+def test_dot_product_attention_matches_explicit_attention():
+    explicit = BertEncoder(**dict(TINY, attention_dropout=0.0))
+    fused = BertEncoder(**dict(TINY, attention_dropout=0.0, use_dot_product_attention=True))
+    fused.set_weights(explicit.get_weights())
+    assert fused.get_config()["use_dot_product_attention"] is True
+    a, b = _outputs(explicit), _outputs(fused)
+    mask = INPUTS["padding_mask"].astype(bool)
+    np.testing.assert_allclose(a["sequence_output"][mask], b["sequence_output"][mask], atol=1e-5)
+    np.testing.assert_allclose(a["pooled_output"], b["pooled_output"], atol=1e-5)
+
+
+def test_fit_with_loss_scaling_and_jit_compile_under_mixed_float16():
+    encoder = BertEncoder(**dict(TINY, dtype="mixed_float16"))
+    inputs = {k: keras.Input(shape=(None,), dtype="int32", name=k) for k in INPUTS}
+    logits = keras.layers.Dense(2, dtype="float32")(encoder(inputs)["pooled_output"])
+    model = keras.Model(inputs, logits)
+    # The policy is set on the encoder, not globally, so the loss scaling is explicit.
+    optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(1e-3))
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=True,
+    )
+    before = to_numpy(encoder.token_embedding.embeddings)
+    history = model.fit(INPUTS, np.array([0, 1]), epochs=3, verbose=0)
+    assert all(np.isfinite(history.history["loss"]))
+    assert not np.array_equal(before, to_numpy(encoder.token_embedding.embeddings))
+    assert float(to_numpy(optimizer.dynamic_scale)) > 1.0

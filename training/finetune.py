@@ -88,6 +88,18 @@ flags.DEFINE_string(
     "never used for selection.",
 )
 flags.DEFINE_string("model_dir", None, "Output directory.", required=True)
+flags.DEFINE_bool(
+    "overwrite",
+    False,
+    "Replace the model of a --model_dir that already holds one (model.keras); without it "
+    "such a directory is refused. The old model.keras and metrics.json are deleted first.",
+)
+flags.DEFINE_bool(
+    "skip_bad_lines",
+    False,
+    "classification: skip (and count in the log) TSV/CSV/JSONL lines that cannot be read, "
+    "instead of stopping at the first with its file and line number.",
+)
 flags.DEFINE_string(
     "text_column", "sentence", "classification: the column (or JSON key) of the text."
 )
@@ -150,8 +162,8 @@ flags.DEFINE_integer(
     "--num_dev_evaluations evaluations evenly spaced over training.",
 )
 flags.DEFINE_integer(
-    "num_dev_evaluations", 4, "Evaluations on --dev over training when --eval_every_steps "
-    "is not given."
+    "num_dev_evaluations", 3, "Evaluations on --dev, evenly spaced over training, when "
+    "--eval_every_steps is not given; the last one ends training."
 )
 flags.DEFINE_integer(
     "early_stopping_patience",
@@ -206,6 +218,7 @@ def make_task(name, max_seq_length):
             label_column=FLAGS.label_column,
             input_format=FLAGS.input_format,
             regression=FLAGS.regression,
+            skip_bad_lines=FLAGS.skip_bad_lines,
         )
     if name == "qa":
         from training.tasks.question_answering import QuestionAnsweringTask
@@ -306,6 +319,30 @@ def _check_flags():
         path = getattr(FLAGS, name)
         if path is not None and not os.path.isfile(path):
             raise ValueError(f"`--{name}` ({path!r}) is not a file.")
+    if FLAGS.skip_bad_lines and FLAGS.task != "classification":
+        raise ValueError("`--skip_bad_lines` only applies to `--task=classification`.")
+    _check_model_dir(FLAGS.model_dir, FLAGS.overwrite)
+
+
+def _check_model_dir(model_dir, overwrite):
+    """Refuses a --model_dir holding a model unless `overwrite`; then deletes that model."""
+    from keras_bert.models import model_dir as model_dir_lib
+
+    if os.path.exists(model_dir) and not os.path.isdir(model_dir):
+        raise ValueError(f"`--model_dir` ({model_dir!r}) is a file, not a directory.")
+    model_file = os.path.join(model_dir, model_dir_lib.MODEL_FILE)
+    if not os.path.exists(model_file):
+        return
+    if not overwrite:
+        raise ValueError(
+            f"`--model_dir` ({model_dir!r}) already holds a model ({model_dir_lib.MODEL_FILE}); "
+            "pass `--overwrite` to replace it, or choose another directory."
+        )
+    # Never leave the old model beside the new run's label map and config.
+    for name in (model_dir_lib.MODEL_FILE, model_dir_lib.METRICS_FILE):
+        path = os.path.join(model_dir, name)
+        if os.path.exists(path):
+            os.remove(path)
 
 
 def main(argv):
@@ -321,7 +358,7 @@ def main(argv):
         FLAGS.strategy, num_cpu_devices=FLAGS.num_cpu_devices, tpu_address=FLAGS.tpu
     )
     from keras_bert.models import model_dir as model_dir_lib
-    from training import input_pipeline, optimization, time_budget
+    from training import finite_loss, input_pipeline, optimization, time_budget
 
     keras.utils.set_random_seed(FLAGS.seed)
     chief = distribution.is_chief(strategy)
@@ -421,8 +458,11 @@ def main(argv):
         planned_steps=lambda: _current_total_steps(schedule),
         eval_every_steps=FLAGS.eval_every_steps,
         num_evaluations=FLAGS.num_dev_evaluations,
+        budget=budget,
     )
     callbacks = [
+        # First: the callbacks after it never see a step with a non-finite loss.
+        finite_loss.FiniteLossGuard(kept=selection.kept),
         budget,
         _Progress(FLAGS.log_every_steps, FLAGS.batch_size, schedule),
         selection,
@@ -554,8 +594,10 @@ class _Selection(keras.callbacks.Callback):
     """
 
     def __init__(self, task, labels, dev_data, output_dir, batch_size, patience,
-                 planned_steps, eval_every_steps=None, num_evaluations=4):
+                 planned_steps, eval_every_steps=None, num_evaluations=3, budget=None):
         super().__init__()
+        self.budget = budget
+        self.deadline = getattr(budget, "deadline", None)
         self.task = task
         self.labels = labels
         self.dev_data = dev_data
@@ -583,16 +625,34 @@ class _Selection(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         step = int(self.model.optimizer.iterations.numpy())
-        if self.dev_data is not None and self._due(step):
-            self.evaluate(self.model, step)
+        if self.dev_data is None or not self._due(step):
+            return
+        self.evaluate(self.model, step)
+        if not self.eval_every_steps and len(self.history) >= self.num_evaluations:
+            self.model.stop_training = True  # the last planned evaluation ends training
+        elif self.patience and self.bad_rounds >= self.patience:
+            logging.info("No --dev improvement in %d evaluations: stopping.", self.bad_rounds)
+            self.stopped_early = True
+            self.model.stop_training = True
+
+    def kept(self):
+        """What --model_dir keeps after a failure: the model of the best --dev evaluation."""
+        if self.output_dir is None:
+            return "This worker writes no model."
+        if self.best is None:
+            return "No model was saved (model.keras is written at --dev evaluations and at the end)."
+        return (
+            f"--model_dir keeps model.keras from step {self.best['step']} (the best --dev "
+            "evaluation before the failure)."
+        )
 
     def finish(self, model):
-        """Evaluates the final weights unless the last step was just evaluated."""
+        """Evaluates the final weights unless they were just evaluated."""
         step = int(model.optimizer.iterations.numpy())
-        if self.dev_data is not None and step != self.last_evaluated_step:
-            self.evaluate(model, step, final=True)
+        if self.dev_data is not None and step > self.last_evaluated_step:
+            self.evaluate(model, step)
 
-    def evaluate(self, model, step, final=False):
+    def evaluate(self, model, step):
         from keras_bert.models import model_dir as model_dir_lib
 
         started = time.time()
@@ -602,8 +662,17 @@ class _Selection(keras.callbacks.Callback):
         self.history.append({"step": step, self.task.selection_metric: score})
         improved = self.best is None or score > self.best[self.task.selection_metric]
         if improved:
+            import numpy as np
+
+            weights = model.get_weights()
+            if not all(np.isfinite(w).all() for w in weights if w.dtype.kind == "f"):
+                from training.finite_loss import NonFiniteLossError, failure_message
+
+                raise NonFiniteLossError(
+                    failure_message(step, "the weights are not finite", self.kept)
+                )
             self.best = dict(metrics, step=step)
-            self.best_weights = model.get_weights()
+            self.best_weights = weights
             self.bad_rounds = 0
             if self.output_dir is not None:
                 model_dir_lib.save_model(
@@ -611,15 +680,15 @@ class _Selection(keras.callbacks.Callback):
                 )
         else:
             self.bad_rounds += 1
-        self.seconds += time.time() - started
+        seconds = time.time() - started
+        self.seconds += seconds
+        if self.deadline is not None:
+            # Keep time for one more evaluation (of the final weights) before the deadline.
+            self.budget.deadline = self.deadline - seconds
         logging.info(
             "dev at step %d: %s %.4f%s (%.0f s)", step, self.task.selection_metric, score,
             " (best)" if improved else "", time.time() - started,
         )
-        if not final and not improved and self.patience and self.bad_rounds >= self.patience:
-            logging.info("No --dev improvement in %d evaluations: stopping.", self.bad_rounds)
-            self.stopped_early = True
-            model.stop_training = True
 
 
 if __name__ == "__main__":

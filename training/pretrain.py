@@ -56,7 +56,7 @@ from absl import app, flags, logging  # noqa: E402
 from training.distribution import STRATEGIES  # noqa: E402
 
 PRESET_NAMES = ("bert_tiny", "bert_mini", "bert_small", "bert_medium", "bert_base", "bert_large")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 VOCAB_FILE = "vocab.txt"
 CONFIG_FILE = "pretrain_config.json"
 METRICS_FILE = "metrics.json"
@@ -153,6 +153,13 @@ flags.DEFINE_integer(
 
 # === Checkpoints, logs, evaluation ===
 flags.DEFINE_string("model_dir", None, "Output directory.", required=True)
+flags.DEFINE_bool(
+    "overwrite",
+    False,
+    "Train again into a --model_dir that already holds a finished model (pretrainer.keras); "
+    "its outputs are replaced when the new run ends. Without it such a directory is refused. "
+    "A directory with only a backup/ is an interrupted run and is always resumed.",
+)
 flags.DEFINE_integer(
     "checkpoint_every_steps", 1000,
     "Back up the training state every this many steps (one Keras epoch); a killed run "
@@ -177,8 +184,10 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_string("tpu", None, "With --strategy=tpu: TPU name or grpc:// address ('' = local).")
 flags.DEFINE_enum(
-    "mixed_precision", "float32", PRECISIONS,
-    "Compute dtype; variables stay float32. mixed_float16 adds dynamic loss scaling.",
+    "mixed_precision", "auto", PRECISIONS,
+    "Compute dtype; variables stay float32. mixed_float16 adds dynamic loss scaling. auto: "
+    "mixed_bfloat16 where every device computes bfloat16 natively (TPUs, NVIDIA GPUs of "
+    "compute capability 8.0 and up, CPUs with AVX512_BF16 or AMX), else float32.",
 )
 flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
 
@@ -218,6 +227,18 @@ def _check_flags():
         for path in _paths(getattr(FLAGS, name)):
             if not os.path.isfile(path):
                 raise ValueError(f"`--{name}` file {path!r} does not exist.")
+    _check_model_dir(FLAGS.model_dir, FLAGS.overwrite)
+
+
+def _check_model_dir(model_dir, overwrite):
+    """Refuses a --model_dir that holds a finished run, unless `overwrite`."""
+    if os.path.exists(model_dir) and not os.path.isdir(model_dir):
+        raise ValueError(f"`--model_dir` ({model_dir!r}) is a file, not a directory.")
+    if not overwrite and os.path.exists(os.path.join(model_dir, MODEL_FILE)):
+        raise ValueError(
+            f"`--model_dir` ({model_dir!r}) already holds a finished model ({MODEL_FILE}); "
+            "pass `--overwrite` to train again into it, or choose another directory."
+        )
 
 
 def _paths(values):
@@ -342,6 +363,32 @@ def weights_fingerprint(model):
     return digest.hexdigest()
 
 
+def native_bfloat16(strategy_name):
+    """Whether this process's devices compute bfloat16 natively.
+
+    TPUs do; NVIDIA GPUs from compute capability 8.0 (A100, H100, ...); CPUs
+    with the AVX512_BF16 or AMX-BF16 instructions (on Linux, read from
+    /proc/cpuinfo). Elsewhere bfloat16 is emulated and slower than float32.
+    """
+    import tensorflow as tf
+
+    if strategy_name == "tpu":
+        return True
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return all(
+            tuple(tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)))
+            >= (8, 0)
+            for gpu in gpus
+        )
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            words = set(f.read().split())
+    except OSError:
+        return False
+    return bool(words & {"avx512_bf16", "amx_bf16"})
+
+
 # === Outputs ===
 
 
@@ -403,7 +450,8 @@ def main(argv):
 
     from keras_bert.models.bert_pretrainer import BertPretrainer
     from keras_bert.text.bert_tokenizer import BertTokenizer
-    from training import global_gradients, pretraining_callbacks, pretraining_data, time_budget
+    from training import finite_loss, global_gradients, pretraining_callbacks, pretraining_data
+    from training import time_budget
 
     class TrainablePretrainer(global_gradients.GlobalGradientTrainStep, BertPretrainer):
         """`BertPretrainer` with the global-gradient train step (not saved as such)."""
@@ -454,6 +502,11 @@ def main(argv):
 
     # === Model ===
     policy = FLAGS.mixed_precision
+    if policy == "auto":
+        # Workers agree, so that a cluster never mixes precisions.
+        native = time_budget.agree(strategy, float(native_bfloat16(FLAGS.strategy)), "MIN")
+        policy = "mixed_bfloat16" if native else "float32"
+        logging.info("--mixed_precision=auto: %s.", policy)
     initial_total = FLAGS.train_steps or 10_000
     with strategy.scope():
         model = _build_model(TrainablePretrainer, len(vocabulary), policy)
@@ -493,12 +546,25 @@ def main(argv):
         FLAGS.log_every_steps, FLAGS.batch_size,
         os.path.join(model_dir, LOG_DIR) if chief else None, schedule,
     )
+
+    def kept():
+        step = pretraining_callbacks.read_backup_step(backup_dir)
+        if not step:
+            return "No backup was written yet (one is written every --checkpoint_every_steps)."
+        return (
+            f"{backup_dir} keeps the weights of step {step}; the same command resumes from "
+            "there (consider a lower --learning_rate)."
+        )
+
+    # First: the backup never saves the weights of a step with a non-finite loss.
+    guard = finite_loss.FiniteLossGuard(kept=kept)
     train_started = time.time()
     model.fit(
         train_dataset,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
-        callbacks=[backup, budget, log],  # The backup first: the others read its step.
+        # Then the backup: the others read its step.
+        callbacks=[guard, backup, budget, log],
         shuffle=False,  # The datasets shuffle themselves.
         verbose=1 if (chief and FLAGS.progress_bar) else 0,
     )

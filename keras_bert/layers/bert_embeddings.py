@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from keras_bert.layers import fast_ops
 from keras_bert.layers import validation
 
 POSITION_EMBEDDING_TYPES = ("learned", "sinusoidal")
@@ -124,28 +125,30 @@ class BertEmbeddings(keras.layers.Layer):
 
         table_dim = embedding_dim or hidden_dim
         self.table_dim = table_dim
-        # The embedding lookups themselves are cheap; the layer norm is kept in
-        # float32 under mixed precision because its statistics need the range.
+        # The tables are read and summed in their variable dtype (float32
+        # under mixed precision), like the layer norm after them: gathering
+        # rows and casting the (batch, length, dim) result is cheaper than
+        # casting a whole 30522-row table every step, and the sum keeps full
+        # precision. The output is cast to the compute dtype.
+        table_dtype = self.dtype_policy.variable_dtype
         self.token_embedding = keras.layers.Embedding(
             vocabulary_size,
             table_dim,
             embeddings_initializer=self._initializer(),
-            dtype=self.dtype_policy,
+            dtype=table_dtype,
             name="token_embedding",
         )
         self.segment_embedding = keras.layers.Embedding(
             num_segments,
             table_dim,
             embeddings_initializer=self._initializer(),
-            dtype=self.dtype_policy,
+            dtype=table_dtype,
             name="segment_embedding",
         )
         self.embeddings_layer_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon,
-            dtype="float32",
-            name="embeddings_layer_norm",
+            epsilon=layer_norm_epsilon, dtype="float32", name="embeddings_layer_norm"
         )
-        self.embeddings_dropout = keras.layers.Dropout(
+        self.embeddings_dropout = fast_ops.dropout_layer(
             dropout, dtype=self.dtype_policy, name="embeddings_dropout"
         )
         self.embedding_projection = None
@@ -169,6 +172,7 @@ class BertEmbeddings(keras.layers.Layer):
                 name="position_embeddings",
                 shape=(self.max_sequence_length, self.table_dim),
                 initializer=self._initializer(),
+                autocast=False,
             )
         self.embeddings_layer_norm.build(tuple(token_ids_shape) + (self.table_dim,))
         if self.embedding_projection is not None:

@@ -3,8 +3,10 @@
 import math
 
 import keras
+import tensorflow as tf
 from keras import ops
 
+from keras_bert.layers import fast_ops
 from keras_bert.layers import validation
 
 # Added to the scores of masked positions before the softmax. Finite, so that a
@@ -22,8 +24,11 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     `softmax(Q K^T / sqrt(head_dim)) V`, the heads are concatenated and
     projected back to `hidden_dim`.
 
-    Each projection kernel has shape `(hidden_dim, num_heads, head_dim)`, so
-    the einsums produce per-head tensors directly, with no reshapes written.
+    Each projection kernel has shape `(hidden_dim, num_heads, head_dim)` (the
+    layout the checkpoint importers fill). The projections run as single 2D
+    matrix products over all `batch_size * sequence_length` rows, the layout
+    oneDNN multiplies fastest on CPU, with the `1 / sqrt(head_dim)` scale
+    folded into the query kernel, which is smaller than the scores.
 
     Masking: a key position `j` is ignored by query `i` when
     `attention_mask[b, i, j]` (or `padding_mask[b, j]`) is 0. Masked scores
@@ -40,6 +45,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             probabilities. Defaults to `0.1`.
         initializer_range: float. Standard deviation of the truncated normal
             kernel initialiser. Defaults to `0.02`.
+        use_dot_product_attention: bool. Compute the attention itself with
+            `keras.ops.dot_product_attention`, the fused kernel of the backend
+            where it has one. It has no dropout on the probabilities, so it
+            needs `attention_dropout=0`. Defaults to `False`.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -49,13 +58,22 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         attention_mask: int or bool tensor of shape
             `(batch_size, sequence_length, sequence_length)`. Optional; combined
             with `padding_mask` when both are given.
-        return_attention_scores: bool. Also return the probabilities.
+        return_attention_scores: bool. Also return the probabilities (always
+            computed explicitly, also with `use_dot_product_attention`).
         training: bool. Whether dropout is active.
+        split_first_token: bool. Return the output at position 0 and the
+            outputs at positions 1.. as two tensors. Keys and values are
+            shared, but the first output does not depend on the other
+            queries, so a graph that only uses it (a `[CLS]` classifier)
+            skips their work.
 
     Returns:
         A tensor of shape `(batch_size, sequence_length, hidden_dim)` and, with
         `return_attention_scores=True`, the attention probabilities of shape
-        `(batch_size, num_heads, sequence_length, sequence_length)`.
+        `(batch_size, num_heads, sequence_length, sequence_length)`. With
+        `split_first_token=True`, a tuple of tensors of shapes
+        `(batch_size, 1, hidden_dim)` and
+        `(batch_size, sequence_length - 1, hidden_dim)`.
 
     Example:
     >>> layer = MultiHeadSelfAttention(num_heads=4)
@@ -65,15 +83,24 @@ class MultiHeadSelfAttention(keras.layers.Layer):
     Reference: Vaswani et al., "Attention Is All You Need", 2017, section 3.2.
     """
 
-    def __init__(self, num_heads, attention_dropout=0.1, initializer_range=0.02, **kwargs):
+    def __init__(
+        self,
+        num_heads,
+        attention_dropout=0.1,
+        initializer_range=0.02,
+        use_dot_product_attention=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         validation.check_positive_int("num_heads", num_heads)
         validation.check_rate("attention_dropout", attention_dropout)
         validation.check_positive_float("initializer_range", initializer_range)
+        validation.check_dot_product_attention(use_dot_product_attention, attention_dropout)
         self.num_heads = num_heads
         self.attention_dropout = attention_dropout
         self.initializer_range = initializer_range
-        self.attention_probabilities_dropout = keras.layers.Dropout(
+        self.use_dot_product_attention = use_dot_product_attention
+        self.attention_probabilities_dropout = fast_ops.dropout_layer(
             attention_dropout, dtype=self.dtype_policy, name="attention_dropout"
         )
 
@@ -116,13 +143,69 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         """Returns a bool mask broadcastable to (B, N, S, T), or None."""
         mask = None
         if padding_mask is not None:
-            # (B, T) -> (B, 1, 1, T)
-            mask = ops.cast(padding_mask, "bool")[:, None, None, :]
+            # (B, T) -> (B, 1, 1, T). expand_dims, not `[:, None, None, :]`:
+            # TFLite's builtin StridedSlice rejects new axes with a dynamic batch.
+            mask = ops.expand_dims(ops.expand_dims(ops.cast(padding_mask, "bool"), 1), 1)
         if attention_mask is not None:
             # (B, S, T) -> (B, 1, S, T)
-            full = ops.cast(attention_mask, "bool")[:, None, :, :]
+            full = ops.expand_dims(ops.cast(attention_mask, "bool"), 1)
             mask = full if mask is None else ops.logical_and(mask, full)
         return mask
+
+    def _project(self, rows, projection, scale=None):
+        """(R, D) rows -> (R, N * H) with projection `query`, `key` or `value`."""
+        width = self.num_heads * self.head_dim
+        # (D, N, H) -> (D, N * H) and (N, H) -> (N * H,): free reshapes.
+        kernel = ops.reshape(
+            ops.cast(getattr(self, f"{projection}_kernel"), self.compute_dtype),
+            (self.hidden_dim, width),
+        )
+        bias = ops.reshape(
+            ops.cast(getattr(self, f"{projection}_bias"), self.compute_dtype), (width,)
+        )
+        if scale is not None:
+            kernel = kernel * ops.cast(scale, self.compute_dtype)
+            bias = bias * ops.cast(scale, self.compute_dtype)
+        # BiasAdd (not a broadcast add) lets oneDNN fuse it into the product,
+        # and its gradient is one reduction kernel.
+        return tf.nn.bias_add(ops.matmul(rows, kernel), bias)
+
+    def _split_heads(self, projected, batch_size, length):
+        """(B * S, N * H) -> (B, N, S, H) for the batched products."""
+        heads = ops.reshape(projected, (batch_size, length, self.num_heads, self.head_dim))
+        return ops.transpose(heads, (0, 2, 1, 3))
+
+    def _attend(self, query, key, value, mask, training, return_probabilities=False):
+        """Scaled query (B, N, S, H), key and value (B, N, T, H) -> (B, S, N * H)."""
+        batch_size, length = ops.shape(query)[0], ops.shape(query)[2]
+        # (B, N, S, H) x (B, N, T, H)^T -> (B, N, S, T); transpose_b reads the
+        # key transposed inside the product instead of copying it.
+        scores = ops.cast(tf.matmul(query, key, transpose_b=True), "float32")
+        if mask is not None:
+            scores = ops.where(mask, scores, _MASKED_SCORE)
+        probabilities = ops.cast(tf.nn.softmax(scores, axis=-1), self.compute_dtype)
+        dropped = self.attention_probabilities_dropout(probabilities, training=training)
+        # (B, N, S, T) x (B, N, T, H) -> (B, N, S, H) -> (B, S, N, H)
+        context = ops.transpose(ops.matmul(dropped, value), (0, 2, 1, 3))
+        context = ops.reshape(context, (batch_size * length, self.hidden_dim))
+        if return_probabilities:
+            return context, probabilities
+        return context
+
+    def _attend_fused(self, query, key, value, mask):
+        """`keras.ops.dot_product_attention` on (B, S, N, H) query and (B, T, N, H) key, value."""
+        batch_size, length = ops.shape(query)[0], ops.shape(query)[1]
+        context = ops.dot_product_attention(query, key, value, mask=mask, scale=1.0)
+        return ops.reshape(context, (batch_size * length, self.hidden_dim))
+
+    def _output(self, context):
+        """(R, N * H) -> (R, D): concatenated heads times the output kernel."""
+        kernel = ops.reshape(
+            ops.cast(self.output_kernel, self.compute_dtype), (self.hidden_dim, self.hidden_dim)
+        )
+        return tf.nn.bias_add(
+            ops.matmul(context, kernel), ops.cast(self.output_bias, self.compute_dtype)
+        )
 
     def call(
         self,
@@ -131,34 +214,56 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         attention_mask=None,
         return_attention_scores=False,
         training=None,
+        split_first_token=False,
     ):
-        # (B, S, D) x (D, N, H) -> (B, S, N, H). Three projections, not one
-        # fused (D, 3, N, H) kernel: on CPU, splitting a fused output copies
-        # it, and its gradient pads each part back to full size, which costs
-        # more than the two matmul launches saved (measured: 30% slower).
-        query = ops.einsum("bsd,dnh->bsnh", inputs, self.query_kernel) + self.query_bias
-        key = ops.einsum("bsd,dnh->bsnh", inputs, self.key_kernel) + self.key_bias
-        value = ops.einsum("bsd,dnh->bsnh", inputs, self.value_kernel) + self.value_bias
-        # Scaling the query is cheaper than scaling the (S, T) scores.
-        query = query * ops.cast(1.0 / math.sqrt(self.head_dim), query.dtype)
-        # (B, S, N, H) x (B, T, N, H) -> (B, N, S, T)
-        scores = ops.einsum("bsnh,btnh->bnst", query, key)
-        scores = ops.cast(scores, "float32")
+        if split_first_token and return_attention_scores:
+            raise ValueError(
+                "`return_attention_scores=True` cannot be combined with `split_first_token=True`."
+            )
+        batch_size, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        rows = ops.reshape(inputs, (-1, self.hidden_dim))  # (B * T, D)
         mask = self._combined_mask(padding_mask, attention_mask)
-        if mask is not None:
-            scores = ops.where(mask, scores, _MASKED_SCORE)
-        probabilities = ops.softmax(scores, axis=-1)
-        probabilities = ops.cast(probabilities, self.compute_dtype)
-        dropped = self.attention_probabilities_dropout(probabilities, training=training)
-        # (B, N, S, T) x (B, T, N, H) -> (B, S, N, H)
-        context = ops.einsum("bnst,btnh->bsnh", dropped, value)
-        # (B, S, N, H) x (N, H, D) -> (B, S, D): concatenating the heads and
-        # projecting is one contraction over (N, H).
-        outputs = ops.einsum("bsnh,nhd->bsd", context, self.output_kernel)
-        outputs = outputs + self.output_bias
-        if return_attention_scores:
-            return outputs, probabilities
-        return outputs
+        scale = 1.0 / math.sqrt(self.head_dim)
+        fused = self.use_dot_product_attention and not return_attention_scores
+
+        def heads(projected, part_length):
+            if fused:  # dot_product_attention takes (B, S, N, H) as it is.
+                return ops.reshape(
+                    projected, (batch_size, part_length, self.num_heads, self.head_dim)
+                )
+            return self._split_heads(projected, batch_size, part_length)
+
+        key = heads(self._project(rows, "key"), length)
+        value = heads(self._project(rows, "value"), length)
+
+        def attend(part_rows, part_length, part_mask, return_probabilities=False):
+            query = heads(self._project(part_rows, "query", scale), part_length)
+            if fused:
+                return self._attend_fused(query, key, value, part_mask)
+            return self._attend(
+                query, key, value, part_mask, training, return_probabilities
+            )
+
+        if not split_first_token:
+            if return_attention_scores:
+                context, probabilities = attend(rows, length, mask, return_probabilities=True)
+                outputs = ops.reshape(self._output(context), ops.shape(inputs))
+                return outputs, probabilities
+            return ops.reshape(self._output(attend(rows, length, mask)), ops.shape(inputs))
+
+        # The query rows of position 0 and of positions 1..; the key side is
+        # shared. A mask with a query axis is split the same way.
+        parts = []
+        for start, stop in ((0, 1), (1, None)):
+            part = inputs[:, start:stop, :]
+            part_length = ops.shape(part)[1]
+            part_mask = mask
+            if attention_mask is not None:
+                part_mask = mask[:, :, start:stop, :]
+            part_rows = ops.reshape(part, (-1, self.hidden_dim))
+            context = attend(part_rows, part_length, part_mask)
+            parts.append(ops.reshape(self._output(context), ops.shape(part)))
+        return tuple(parts)
 
     def compute_output_shape(self, inputs_shape):
         return tuple(inputs_shape)
@@ -170,10 +275,19 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         attention_mask=None,
         return_attention_scores=False,
         training=None,
+        split_first_token=False,
     ):
+        batch_size, sequence_length, hidden_dim = inputs.shape
+        if split_first_token:
+            rest_length = None if sequence_length is None else sequence_length - 1
+            return (
+                keras.KerasTensor((batch_size, 1, hidden_dim), dtype=self.compute_dtype),
+                keras.KerasTensor(
+                    (batch_size, rest_length, hidden_dim), dtype=self.compute_dtype
+                ),
+            )
         outputs = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
         if return_attention_scores:
-            batch_size, sequence_length = inputs.shape[0], inputs.shape[1]
             probabilities = keras.KerasTensor(
                 (batch_size, self.num_heads, sequence_length, sequence_length),
                 dtype=self.compute_dtype,
@@ -188,6 +302,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                 "num_heads": self.num_heads,
                 "attention_dropout": self.attention_dropout,
                 "initializer_range": self.initializer_range,
+                "use_dot_product_attention": self.use_dot_product_attention,
             }
         )
         return config

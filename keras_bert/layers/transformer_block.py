@@ -1,8 +1,10 @@
 """The transformer encoder block of BERT."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
+from keras_bert.layers import fast_ops
 from keras_bert.layers import validation
 from keras_bert.layers.multi_head_self_attention import MultiHeadSelfAttention
 
@@ -33,7 +35,9 @@ class TransformerBlock(keras.layers.Layer):
         x = x + Dropout(Attention(LayerNorm(x)))
         x = x + Dropout(Dense(act(Dense(LayerNorm(x)))))
 
-    Layer normalisation runs in float32 under mixed precision.
+    Layer normalisation runs in float32 under mixed precision. Inside the
+    block every position is one row of a `(batch_size * sequence_length,
+    hidden_dim)` matrix, so each dense layer is one 2D matrix product.
 
     Args:
         num_heads: int. Number of attention heads; must divide the input width.
@@ -47,6 +51,9 @@ class TransformerBlock(keras.layers.Layer):
         norm_first: bool. Pre-LN instead of BERT's post-LN. Defaults to `False`.
         initializer_range: float. Standard deviation of the truncated normal
             kernel initialiser. Defaults to `0.02`.
+        use_dot_product_attention: bool. Attention through
+            `keras.ops.dot_product_attention`; needs `attention_dropout=0`.
+            Defaults to `False`.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -56,9 +63,16 @@ class TransformerBlock(keras.layers.Layer):
         attention_mask: tensor of shape
             `(batch_size, sequence_length, sequence_length)`. Optional.
         training: bool. Whether dropout is active.
+        split_first_token: bool. Return the outputs at position 0 and at
+            positions 1.. as two tensors; the first does not depend on the
+            queries of the others, so a graph that only uses it (the `[CLS]`
+            output of the last block, for a classifier) skips their work.
 
     Returns:
-        A tensor of shape `(batch_size, sequence_length, hidden_dim)`.
+        A tensor of shape `(batch_size, sequence_length, hidden_dim)`, or with
+        `split_first_token=True` a tuple of tensors of shapes
+        `(batch_size, 1, hidden_dim)` and
+        `(batch_size, sequence_length - 1, hidden_dim)`.
 
     Example:
     >>> block = TransformerBlock(num_heads=4, intermediate_dim=64)
@@ -78,6 +92,7 @@ class TransformerBlock(keras.layers.Layer):
         layer_norm_epsilon=1e-12,
         norm_first=False,
         initializer_range=0.02,
+        use_dot_product_attention=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -88,8 +103,8 @@ class TransformerBlock(keras.layers.Layer):
         validation.check_choice("activation", activation, ACTIVATIONS)
         validation.check_positive_float("layer_norm_epsilon", layer_norm_epsilon)
         validation.check_positive_float("initializer_range", initializer_range)
-        if not isinstance(norm_first, bool):
-            raise ValueError(f"`norm_first` must be a bool, received {norm_first!r}.")
+        validation.check_bool("norm_first", norm_first)
+        validation.check_dot_product_attention(use_dot_product_attention, attention_dropout)
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
         self.dropout = dropout
@@ -98,16 +113,18 @@ class TransformerBlock(keras.layers.Layer):
         self.layer_norm_epsilon = layer_norm_epsilon
         self.norm_first = norm_first
         self.initializer_range = initializer_range
+        self.use_dot_product_attention = use_dot_product_attention
 
         initializer = keras.initializers.TruncatedNormal(stddev=initializer_range)
         self.self_attention_layer = MultiHeadSelfAttention(
             num_heads=num_heads,
             attention_dropout=attention_dropout,
             initializer_range=initializer_range,
+            use_dot_product_attention=use_dot_product_attention,
             dtype=self.dtype_policy,
             name="self_attention_layer",
         )
-        self.self_attention_dropout = keras.layers.Dropout(
+        self.self_attention_dropout = fast_ops.dropout_layer(
             dropout, dtype=self.dtype_policy, name="self_attention_dropout"
         )
         self.self_attention_layer_norm = keras.layers.LayerNormalization(
@@ -122,7 +139,7 @@ class TransformerBlock(keras.layers.Layer):
         self._activation_fn = feedforward_activation(activation)
         self.feedforward_output_dense = None  # Built once the width is known.
         self._kernel_initializer = initializer
-        self.feedforward_dropout = keras.layers.Dropout(
+        self.feedforward_dropout = fast_ops.dropout_layer(
             dropout, dtype=self.dtype_policy, name="feedforward_dropout"
         )
         self.feedforward_layer_norm = keras.layers.LayerNormalization(
@@ -154,31 +171,81 @@ class TransformerBlock(keras.layers.Layer):
     def _normalize(self, layer_norm, x):
         return ops.cast(layer_norm(x), self.compute_dtype)
 
-    def call(self, inputs, padding_mask=None, attention_mask=None, training=None):
-        x = inputs
-        # Self-attention sublayer.
-        residual = x
-        if self.norm_first:
-            x = self._normalize(self.self_attention_layer_norm, x)
-        x = self.self_attention_layer(
-            x, padding_mask=padding_mask, attention_mask=attention_mask, training=training
-        )
-        x = self.self_attention_dropout(x, training=training)
-        x = x + residual
+    def _dense(self, layer, rows):
+        """`layer`'s kernel and bias applied to (R, input_dim) rows in one 2D product."""
+        kernel = ops.cast(layer.kernel, self.compute_dtype)
+        # BiasAdd, which oneDNN fuses into the product; its gradient is one kernel.
+        return tf.nn.bias_add(ops.matmul(rows, kernel), ops.cast(layer.bias, self.compute_dtype))
+
+    def _finish(self, attended, residual, training):
+        """Dropout, residual and layer norms after attention, then the feed-forward sublayer.
+
+        `attended` and `residual` are (R, D) rows; returns (R, D).
+        """
+        x = self.self_attention_dropout(attended, training=training) + residual
         if not self.norm_first:
             x = self._normalize(self.self_attention_layer_norm, x)
-        # Feed-forward sublayer.
         residual = x
         if self.norm_first:
             x = self._normalize(self.feedforward_layer_norm, x)
-        x = self.feedforward_intermediate_dense(x)
+        x = self._dense(self.feedforward_intermediate_dense, x)
         x = self._activation_fn(x)
-        x = self.feedforward_output_dense(x)
-        x = self.feedforward_dropout(x, training=training)
-        x = x + residual
+        x = self._dense(self.feedforward_output_dense, x)
+        x = self.feedforward_dropout(x, training=training) + residual
         if not self.norm_first:
             x = self._normalize(self.feedforward_layer_norm, x)
         return x
+
+    def call(
+        self,
+        inputs,
+        padding_mask=None,
+        attention_mask=None,
+        training=None,
+        split_first_token=False,
+    ):
+        hidden_dim = inputs.shape[-1]
+        x = inputs
+        if self.norm_first:
+            x = self._normalize(self.self_attention_layer_norm, x)
+        attended = self.self_attention_layer(
+            x,
+            padding_mask=padding_mask,
+            attention_mask=attention_mask,
+            training=training,
+            split_first_token=split_first_token,
+        )
+        if not split_first_token:
+            # (B, S, D) <-> (B * S, D): free reshapes around 2D products.
+            rows = self._finish(
+                ops.reshape(attended, (-1, hidden_dim)),
+                ops.reshape(inputs, (-1, hidden_dim)),
+                training,
+            )
+            return ops.reshape(rows, ops.shape(inputs))
+        outputs = []
+        for part, residual in zip(attended, (inputs[:, :1, :], inputs[:, 1:, :])):
+            rows = self._finish(
+                ops.reshape(part, (-1, hidden_dim)),
+                ops.reshape(residual, (-1, hidden_dim)),
+                training,
+            )
+            outputs.append(ops.reshape(rows, ops.shape(residual)))
+        return tuple(outputs)
+
+    def compute_output_spec(
+        self, inputs, padding_mask=None, attention_mask=None, training=None, split_first_token=False
+    ):
+        batch_size, sequence_length, hidden_dim = inputs.shape
+        if split_first_token:
+            rest_length = None if sequence_length is None else sequence_length - 1
+            return (
+                keras.KerasTensor((batch_size, 1, hidden_dim), dtype=self.compute_dtype),
+                keras.KerasTensor(
+                    (batch_size, rest_length, hidden_dim), dtype=self.compute_dtype
+                ),
+            )
+        return keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
 
     def compute_output_shape(self, inputs_shape):
         return tuple(inputs_shape)
@@ -195,6 +262,7 @@ class TransformerBlock(keras.layers.Layer):
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "norm_first": self.norm_first,
                 "initializer_range": self.initializer_range,
+                "use_dot_product_attention": self.use_dot_product_attention,
             }
         )
         return config

@@ -30,3 +30,19 @@ def check_choice(name, value, choices):
         raise ValueError(
             f"`{name}` must be one of {tuple(choices)}, received {value!r}."
         )
+
+
+def check_bool(name, value):
+    if not isinstance(value, bool):
+        raise ValueError(f"`{name}` must be a bool, received {value!r}.")
+
+
+def check_dot_product_attention(use_dot_product_attention, attention_dropout):
+    """`keras.ops.dot_product_attention` has no dropout on the probabilities."""
+    check_bool("use_dot_product_attention", use_dot_product_attention)
+    if use_dot_product_attention and attention_dropout > 0:
+        raise ValueError(
+            "`use_dot_product_attention=True` needs `attention_dropout=0` (the fused "
+            f"kernel has no dropout on the probabilities), received "
+            f"`attention_dropout={attention_dropout!r}`."
+        )

@@ -1,8 +1,11 @@
 """Sequence classification (and regression) on the pooled [CLS] output."""
 
 import keras
+from keras import ops
 
 from keras_bert.layers import validation
+
+_INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
 
 
 @keras.saving.register_keras_serializable(package="keras_bert")
@@ -13,6 +16,13 @@ class BertClassifier(keras.Model):
     sequence with `segment_ids`), into `num_classes` classes, or regresses
     one value when `num_classes=1`. The head runs in float32 under mixed
     precision so that logits and losses keep their range.
+
+    Only the `[CLS]` output is used, so the model first drops the trailing
+    positions that are padding in every sequence of the batch: a batch of
+    short sentences padded to 128 tokens costs what its longest sentence
+    costs, with exactly the same logits. (Under XLA, `jit_compile=True`,
+    shapes must be static and the batch is used as it comes; bucket
+    sequences by length in the input pipeline instead.)
 
     Args:
         encoder: `keras_bert.BertEncoder`.
@@ -51,9 +61,9 @@ class BertClassifier(keras.Model):
         # === Functional Model ===
         inputs = {
             name: keras.Input(shape=(None,), dtype="int32", name=name)
-            for name in ("token_ids", "segment_ids", "padding_mask")
+            for name in _INPUT_NAMES
         }
-        pooled_output = encoder(inputs)["pooled_output"]
+        pooled_output = encoder(_TrimPadding(name="trim_padding")(inputs))["pooled_output"]
         logits = output_dense(head_dropout(pooled_output))
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
@@ -79,3 +89,42 @@ class BertClassifier(keras.Model):
         if isinstance(config.get("encoder"), dict):
             config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
         return cls(**config)
+
+
+def _in_xla_context():
+    """Whether the graph being built will be compiled by XLA (static shapes only)."""
+    try:
+        import tensorflow as tf
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # pragma: no cover - the TensorFlow backend is required.
+        return True
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
+@keras.saving.register_keras_serializable(package="keras_bert")
+class _TrimPadding(keras.layers.Layer):
+    """Cuts `token_ids`, `segment_ids`, `padding_mask` after the batch's last real token.
+
+    `(batch_size, sequence_length)` -> `(batch_size, length)`, `length` being
+    one past the last position where any sequence has `padding_mask` 1 (at
+    least 1). The positions dropped are padding everywhere: no query attends
+    to them, so every kept position, `[CLS]` included, computes the same
+    values. Under XLA the inputs pass unchanged.
+    """
+
+    def call(self, inputs):
+        if _in_xla_context():
+            return inputs
+        padding_mask = inputs["padding_mask"]
+        # (batch_size, sequence_length): 1-based position of each real token, else 0.
+        positions = ops.cast(padding_mask != 0, "int32") * ops.arange(
+            1, ops.shape(padding_mask)[1] + 1, dtype="int32"
+        )
+        length = ops.maximum(ops.max(positions), 1)
+        return {name: inputs[name][:, :length] for name in _INPUT_NAMES}
+
+    def compute_output_spec(self, inputs):
+        return {
+            name: keras.KerasTensor((inputs[name].shape[0], None), dtype=inputs[name].dtype)
+            for name in _INPUT_NAMES
+        }

@@ -114,3 +114,79 @@ def test_hidden_dim_not_divisible_by_heads():
 def test_invalid_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         MultiHeadSelfAttention(**kwargs)
+
+
+def _copy_weights(source, target, inputs):
+    target(inputs)
+    target.set_weights(source.get_weights())
+
+
+def test_layer_basics_with_dot_product_attention():
+    run_layer_test(
+        MultiHeadSelfAttention,
+        {"num_heads": 4, "attention_dropout": 0.0, "use_dot_product_attention": True},
+        (INPUTS,),
+        call_kwargs={"padding_mask": PADDING_MASK},
+        expected_output_shape=(2, 6, 16),
+        expected_num_trainable_weights=8,
+    )
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_dot_product_attention_matches_explicit_attention(policy):
+    explicit = MultiHeadSelfAttention(num_heads=4, attention_dropout=0.0, dtype=policy)
+    fused = MultiHeadSelfAttention(
+        num_heads=4, attention_dropout=0.0, use_dot_product_attention=True, dtype=policy
+    )
+    explicit(INPUTS)
+    _copy_weights(explicit, fused, INPUTS)
+    causal = np.tril(np.ones((6, 6), "int32"))[None].repeat(2, axis=0)
+    for kwargs in ({}, {"padding_mask": PADDING_MASK}, {"attention_mask": causal}):
+        a = to_numpy(keras.ops.cast(explicit(INPUTS, **kwargs), "float32"))
+        b = to_numpy(keras.ops.cast(fused(INPUTS, **kwargs), "float32"))
+        np.testing.assert_allclose(a, b, atol=1e-5 if policy == "float32" else 2e-2)
+
+
+def test_dot_product_attention_gradients_match():
+    explicit = MultiHeadSelfAttention(num_heads=4, attention_dropout=0.0)
+    fused = MultiHeadSelfAttention(num_heads=4, attention_dropout=0.0, use_dot_product_attention=True)
+    explicit(INPUTS)
+    _copy_weights(explicit, fused, INPUTS)
+    import tensorflow as tf
+
+    gradients = []
+    for layer in (explicit, fused):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(INPUTS, padding_mask=PADDING_MASK) ** 2)
+        gradients.append([to_numpy(g) for g in tape.gradient(loss, layer.trainable_weights)])
+    for a, b in zip(*gradients):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_dot_product_attention_needs_no_attention_dropout():
+    with pytest.raises(ValueError, match=r"`use_dot_product_attention=True` needs `attention_dropout=0`.*0.1"):
+        MultiHeadSelfAttention(num_heads=4, use_dot_product_attention=True)
+    with pytest.raises(ValueError, match=r"`use_dot_product_attention` must be a bool, received 1"):
+        MultiHeadSelfAttention(num_heads=4, attention_dropout=0.0, use_dot_product_attention=1)
+
+
+@pytest.mark.parametrize("use_dot_product_attention", [False, True])
+def test_split_first_token_matches_full_attention(use_dot_product_attention):
+    layer = MultiHeadSelfAttention(
+        num_heads=4, attention_dropout=0.0, use_dot_product_attention=use_dot_product_attention
+    )
+    causal = np.tril(np.ones((6, 6), "int32"))[None].repeat(2, axis=0)
+    for kwargs in ({"padding_mask": PADDING_MASK}, {"padding_mask": PADDING_MASK, "attention_mask": causal}):
+        full = to_numpy(layer(INPUTS, **kwargs))
+        first, rest = layer(INPUTS, split_first_token=True, **kwargs)
+        assert tuple(first.shape) == (2, 1, 16) and tuple(rest.shape) == (2, 5, 16)
+        np.testing.assert_allclose(to_numpy(first), full[:, :1], atol=1e-6)
+        np.testing.assert_allclose(to_numpy(rest), full[:, 1:], atol=1e-6)
+
+
+def test_split_first_token_symbolic_shapes_and_scores_conflict():
+    layer = MultiHeadSelfAttention(num_heads=4)
+    first, rest = layer(keras.Input((6, 16)), split_first_token=True)
+    assert first.shape == (None, 1, 16) and rest.shape == (None, 5, 16)
+    with pytest.raises(ValueError, match=r"`return_attention_scores=True` cannot be combined"):
+        layer(INPUTS, split_first_token=True, return_attention_scores=True)

@@ -89,8 +89,55 @@ def test_exact_and_approximate_gelu_differ():
         ({"activation": "swish"}, r"`activation` must be one of \('gelu', 'gelu_approximate', 'relu'\), received 'swish'"),
         ({"norm_first": "yes"}, r"`norm_first` must be a bool, received 'yes'"),
         ({"layer_norm_epsilon": 0}, r"`layer_norm_epsilon` must be a positive number, received 0"),
+        ({"use_dot_product_attention": True}, r"`use_dot_product_attention=True` needs `attention_dropout=0`"),
+        ({"use_dot_product_attention": "no"}, r"`use_dot_product_attention` must be a bool, received 'no'"),
     ],
 )
 def test_invalid_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TransformerBlock(**dict({"num_heads": 4, "intermediate_dim": 32}, **kwargs))
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_split_first_token_matches_full_block(norm_first):
+    block = TransformerBlock(
+        num_heads=4, intermediate_dim=32, dropout=0.0, attention_dropout=0.0, norm_first=norm_first
+    )
+    full = to_numpy(block(INPUTS, padding_mask=PADDING_MASK))
+    first, rest = block(INPUTS, padding_mask=PADDING_MASK, split_first_token=True)
+    np.testing.assert_allclose(to_numpy(first), full[:, :1], atol=1e-6)
+    np.testing.assert_allclose(to_numpy(rest), full[:, 1:], atol=1e-6)
+
+
+def test_split_first_token_of_a_single_position():
+    block = TransformerBlock(num_heads=4, intermediate_dim=32, dropout=0.0, attention_dropout=0.0)
+    first, rest = block(INPUTS[:, :1], split_first_token=True)
+    assert tuple(first.shape) == (2, 1, 16) and tuple(rest.shape) == (2, 0, 16)
+    np.testing.assert_allclose(to_numpy(first), to_numpy(block(INPUTS[:, :1])), atol=1e-6)
+
+
+def test_layer_basics_with_dot_product_attention():
+    run_layer_test(
+        TransformerBlock,
+        {"num_heads": 4, "intermediate_dim": 32, "attention_dropout": 0.0, "use_dot_product_attention": True},
+        (INPUTS,),
+        call_kwargs={"padding_mask": PADDING_MASK},
+        expected_output_shape=(2, 5, 16),
+        expected_num_trainable_weights=NUM_WEIGHTS,
+        expected_num_params=NUM_PARAMS,
+    )
+
+
+def test_dot_product_attention_matches_explicit_block():
+    explicit = TransformerBlock(num_heads=4, intermediate_dim=32, dropout=0.0, attention_dropout=0.0)
+    fused = TransformerBlock(
+        num_heads=4, intermediate_dim=32, dropout=0.0, attention_dropout=0.0, use_dot_product_attention=True
+    )
+    explicit(INPUTS)
+    fused(INPUTS)
+    fused.set_weights(explicit.get_weights())
+    np.testing.assert_allclose(
+        to_numpy(explicit(INPUTS, padding_mask=PADDING_MASK)),
+        to_numpy(fused(INPUTS, padding_mask=PADDING_MASK)),
+        atol=1e-5,
+    )

@@ -64,3 +64,30 @@ def test_regression_and_mixed_precision_head_is_float32():
 def test_invalid_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         BertClassifier(BertEncoder(**TINY), **kwargs)
+
+
+def test_padding_tail_is_trimmed_without_changing_logits():
+    classifier = BertClassifier(BertEncoder(**dict(TINY, max_sequence_length=64)), num_classes=3)
+    inputs = _inputs(batch_size=4, length=6)
+    inputs["padding_mask"][2:, 4:] = 0  # Rows of 6 and 4 real tokens.
+    padded = {
+        name: np.concatenate([value, np.zeros((4, 26), "int32")], axis=1) for name, value in inputs.items()
+    }
+    np.testing.assert_allclose(to_numpy(classifier(padded)), to_numpy(classifier(inputs)), atol=1e-6)
+    trimmed = classifier.get_layer("trim_padding")(padded)
+    assert trimmed["token_ids"].shape == (4, 6)
+    all_padding = {name: np.zeros((2, 5), "int32") for name in padded}
+    assert classifier.get_layer("trim_padding")(all_padding)["padding_mask"].shape == (2, 1)
+
+
+def test_fit_with_jit_compile_keeps_static_shapes():
+    classifier = BertClassifier(BertEncoder(**TINY), num_classes=2)
+    classifier.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=True,
+    )
+    inputs = _inputs(batch_size=4)
+    inputs["padding_mask"][:, 3:] = 0
+    history = classifier.fit(inputs, np.array([0, 1, 0, 1]), epochs=2, verbose=0)
+    assert all(np.isfinite(history.history["loss"]))
