@@ -18,6 +18,7 @@ The interpreter is `ai_edge_litert` (LiteRT, the maintained successor of `tflite
 
 import json
 import os
+import threading
 
 import numpy as np
 
@@ -114,6 +115,10 @@ class LiteRTClassifier:
     The string model's signature is `text` (string, `(1,)`) -> `logits`; the token-id
     model's `token_ids`, `segment_ids`, `padding_mask` (int32, `(1, length)`) -> `logits`.
     Texts go through one at a time, each at its own length.
+
+    Thread-safe: a TFLite interpreter is not, so its calls take turns under a lock (for
+    parallel throughput, give each thread its own `LiteRTClassifier`). A file that is not
+    a readable `.tflite` flatbuffer (truncated, corrupted) raises `ValueError` naming it.
     """
 
     def __init__(self, path, num_threads=None, vocabulary=None, labels=None,
@@ -124,13 +129,19 @@ class LiteRTClassifier:
         self.manifest = read_manifest(path) or {}
         if custom_ops is None:
             custom_ops = self.manifest.get("custom_ops")
-        if custom_ops is None:
-            # No manifest: a string input means tensorflow-text's kernels are needed.
-            probe = make_interpreter(path).get_signature_runner().get_input_details()
-            custom_ops = any(np.dtype(d["dtype"]).kind in "SOU" for d in probe.values())
-        self.interpreter = make_interpreter(path, num_threads=num_threads,
-                                            custom_ops=bool(custom_ops))
-        self.runner = self.interpreter.get_signature_runner()
+        try:
+            if custom_ops is None:
+                # No manifest: a string input means tensorflow-text's kernels are needed.
+                probe = make_interpreter(path).get_signature_runner().get_input_details()
+                custom_ops = any(np.dtype(d["dtype"]).kind in "SOU" for d in probe.values())
+            self.interpreter = make_interpreter(path, num_threads=num_threads,
+                                                custom_ops=bool(custom_ops))
+            self.runner = self.interpreter.get_signature_runner()
+        except (ValueError, RuntimeError) as error:
+            raise ValueError(
+                f"{path} is not a readable .tflite model (truncated or corrupted?): {error}"
+            ) from error
+        self._lock = threading.Lock()
         self.input_names = sorted(self.runner.get_input_details())
         self.is_string_model = self.input_names == [TEXT_INPUT] or self.input_names == sorted(
             [TEXT_INPUT, TEXT_PAIR_INPUT])
@@ -170,12 +181,17 @@ class LiteRTClassifier:
             segment_ids = np.zeros_like(token_ids)
         if padding_mask is None:
             padding_mask = np.ones_like(token_ids)
-        outputs = self.runner(
-            token_ids=token_ids,
-            segment_ids=np.asarray(segment_ids, np.int32).reshape(1, -1),
-            padding_mask=np.asarray(padding_mask, np.int32).reshape(1, -1),
-        )
-        return np.asarray(outputs["logits"], np.float32)
+        feed = {
+            "token_ids": token_ids,
+            "segment_ids": np.asarray(segment_ids, np.int32).reshape(1, -1),
+            "padding_mask": np.asarray(padding_mask, np.int32).reshape(1, -1),
+        }
+        return self._run(feed)
+
+    def _run(self, feed):
+        # The runner resizes the inputs and reads the outputs of one shared interpreter.
+        with self._lock:
+            return np.array(self.runner(**feed)["logits"], np.float32)
 
     def logits_from_packed(self, packed):
         """Float32 logits `(N, C)` of packed arrays `(N, max_length)`, each cut to its length."""
@@ -201,7 +217,7 @@ class LiteRTClassifier:
                         raise ValueError(f"{self.path} is a pair model; pass `texts_pair`.")
                     feed[TEXT_PAIR_INPUT] = np.array(
                         [texts_pair[i].encode("utf-8")], dtype=object)
-                rows.append(np.asarray(self.runner(**feed)["logits"], np.float32))
+                rows.append(self._run(feed))
             return np.concatenate(rows, axis=0)
         packed = self.tokenizer.pack(texts, texts_pair, max_length=self.max_seq_length)
         return self.logits_from_packed({k: np.asarray(v) for k, v in packed.items()})

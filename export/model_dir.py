@@ -77,15 +77,15 @@ class ModelDir:
 
     def load_model(self):
         """The `BertClassifier`, loaded with `safe_mode=True`, checked against the labels."""
-        import keras  # pylint: disable=import-outside-toplevel
-
         # `keras_bert.models` alone does not register `BertEncoder`, which the saved
         # classifier's config names: import it too.
         # pylint: disable=import-outside-toplevel,unused-import
         import keras_bert.bert_encoder  # noqa: F401
         import keras_bert.models  # noqa: F401
 
-        model = keras.saving.load_model(self.model_path, safe_mode=True, compile=False)
+        from keras_bert.models.model_dir import load_keras_file
+
+        model = load_keras_file(self.model_path)
         names = sorted(model.inputs) if isinstance(model.inputs, dict) else sorted(
             tensor.name.split(":")[0] for tensor in model.inputs)
         expected = sorted(("token_ids", "segment_ids", "padding_mask"))

@@ -100,6 +100,8 @@ def main(argv):
         f"--model_dir={model_dir}",
         f"--max_seq_length={FLAGS.max_seq_length}",
         f"--num_train_epochs={FLAGS.num_train_epochs}",
+        # The pipeline owns OUT/model: running the main job again replaces it.
+        "--overwrite",
     ]
     if FLAGS.dev:
         finetune.append(f"--dev={FLAGS.dev}")

@@ -398,6 +398,13 @@ def main(argv):
     policy = FLAGS.mixed_precision
     with strategy.scope():
         encoder = build_encoder(FLAGS.init, policy, FLAGS.dropout)
+        if tokenizer.vocabulary_size() > encoder.vocabulary_size:
+            raise ValueError(
+                f"The vocabulary ({tokenizer.vocabulary_size()} tokens, from "
+                f"{FLAGS.vocab or FLAGS.init!r}) does not fit the encoder of `--init` "
+                f"({FLAGS.init!r}, `vocabulary_size` {encoder.vocabulary_size}): pass the "
+                "checkpoint's own vocab.txt."
+            )
         model = task.build_model(encoder, labels)
         if FLAGS.freeze_token_embedding:
             encoder.token_embedding.trainable = False

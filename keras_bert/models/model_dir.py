@@ -224,13 +224,29 @@ def save_model(model, path):
 
 
 def _load_task_model(path):
-    import keras
-
     import keras_bert.models  # noqa: F401  (registers the task model classes)
 
     if not os.path.isfile(path):
         raise ValueError(f"Missing file {path}.")
-    return keras.saving.load_model(path, safe_mode=True, compile=False)
+    return load_keras_file(path)
+
+
+def load_keras_file(path):
+    """A `.keras` model loaded with `safe_mode=True` (no Python code runs), uncompiled.
+
+    Raises:
+        ValueError: naming `path` when it is not a loadable `.keras` archive
+            (truncated, corrupted, or carrying code such as a `Lambda` layer).
+    """
+    import keras
+
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as error:  # Keras raises many types for a bad archive.
+        raise ValueError(
+            f"Cannot load Keras model file {path!r} (truncated or corrupted, or refused by "
+            f"safe_mode): {type(error).__name__}: {error}"
+        ) from error
 
 
 def _check_model_fits_labels(model, label_map, path):

@@ -12,8 +12,10 @@ import dataclasses
 import json
 import math
 import os
+import re
 
 import numpy as np
+from absl import logging
 
 from training.input_pipeline import FEATURE_NAMES
 
@@ -30,9 +32,32 @@ class Examples:
     pairs: list  # or None for single sentences
     labels: list  # or None
     line_numbers: list
+    skipped_lines: list = dataclasses.field(default_factory=list)  # messages, with skip_bad_lines
 
     def __len__(self):
         return len(self.texts)
+
+
+class _BadLines:
+    """Raises `ValueError` at a bad line, or (with `skip`) records it and goes on."""
+
+    def __init__(self, skip):
+        self.skip = skip
+        self.messages = []
+
+    def report(self, message):
+        if not self.skip:
+            raise ValueError(message)
+        self.messages.append(message)
+
+
+# Text read with `errors="surrogateescape"` holds each byte that is not UTF-8 as one of these.
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def _invalid_utf8(values):
+    """Whether any of `values` (read with `errors="surrogateescape"`) held invalid UTF-8."""
+    return any(_ESCAPED_BYTE.search(value) for value in values if isinstance(value, str))
 
 
 def infer_format(path, input_format=None):
@@ -58,7 +83,7 @@ def infer_format(path, input_format=None):
 
 def read_examples(
     path, text_column="sentence", pair_column=None, label_column="label",
-    input_format=None, require_labels=True,
+    input_format=None, require_labels=True, skip_bad_lines=False,
 ):
     """Reads text, optional pair and label columns from a TSV, CSV or JSONL file.
 
@@ -71,6 +96,10 @@ def read_examples(
             chooses by extension.
         require_labels: bool. Whether a missing label column is an error;
             if `False` and the column is absent, `labels` is `None`.
+        skip_bad_lines: bool. Skip lines that cannot be read (wrong number of
+            columns, invalid JSON or UTF-8, a missing or empty field), logging
+            them and listing them in `skipped_lines`, instead of raising at
+            the first. A bad header is always an error.
 
     Returns:
         `Examples`.
@@ -81,11 +110,12 @@ def read_examples(
     input_format = infer_format(path, input_format)
     if not os.path.isfile(path):
         raise ValueError(f"Input file {path!r} does not exist.")
+    bad_lines = _BadLines(skip_bad_lines)
     if input_format == "jsonl":
-        rows = _jsonl_rows(path)
+        rows = _jsonl_rows(path, bad_lines)
         columns = None
     else:
-        rows, columns = _delimited_rows(path, input_format)
+        rows, columns = _delimited_rows(path, input_format, bad_lines)
     wanted = [text_column] + ([pair_column] if pair_column else [])
     has_labels = True
     if columns is not None:
@@ -103,25 +133,40 @@ def read_examples(
         has_labels = label_column in rows[0][1]
     texts, pairs, labels, line_numbers = [], [] if pair_column else None, [], []
     for line_number, row in rows:
-        if has_labels and label_column not in row:
-            raise ValueError(f"{path}:{line_number}: no {label_column!r} field.")
-        texts.append(_text_field(path, line_number, row, text_column))
+        try:
+            if has_labels and label_column not in row:
+                raise ValueError(f"{path}:{line_number}: no {label_column!r} field.")
+            text = _text_field(path, line_number, row, text_column)
+            pair = _text_field(path, line_number, row, pair_column) if pair_column else None
+            if has_labels:
+                label = row.get(label_column)
+                label = "" if label is None else str(label).strip()
+                if not label:
+                    raise ValueError(f"{path}:{line_number}: empty {label_column!r}.")
+        except ValueError as error:
+            bad_lines.report(str(error))
+            continue
+        texts.append(text)
         if pair_column:
-            pairs.append(_text_field(path, line_number, row, pair_column))
+            pairs.append(pair)
         if has_labels:
-            label = row.get(label_column)
-            label = "" if label is None else str(label).strip()
-            if not label:
-                raise ValueError(f"{path}:{line_number}: empty {label_column!r}.")
             labels.append(label)
         line_numbers.append(line_number)
+    if bad_lines.messages:
+        logging.warning(
+            "%s: skipped %d bad line(s) (--skip_bad_lines); the first: %s",
+            path, len(bad_lines.messages), bad_lines.messages[0],
+        )
     if not texts:
         raise ValueError(f"{path}: no examples.")
-    return Examples(path, texts, pairs, labels if has_labels else None, line_numbers)
+    return Examples(
+        path, texts, pairs, labels if has_labels else None, line_numbers, bad_lines.messages
+    )
 
 
-def _delimited_rows(path, input_format):
-    with open(path, encoding="utf-8-sig", newline="") as f:
+def _delimited_rows(path, input_format, bad_lines):
+    # surrogateescape: invalid UTF-8 is reported with its line, not as a decoding error.
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
         if input_format == "tsv":
             reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         else:
@@ -133,6 +178,8 @@ def _delimited_rows(path, input_format):
         except csv.Error as error:
             raise ValueError(f"{path}:1: {error}") from error
         columns = [c.strip() for c in header]
+        if _invalid_utf8(columns):
+            raise ValueError(f"{path}:1: the header is not valid UTF-8.")
         rows = []
         line_number = reader.line_num
         while True:
@@ -141,31 +188,41 @@ def _delimited_rows(path, input_format):
             except StopIteration:
                 break
             except csv.Error as error:
+                # The reader cannot go on past a broken quote: never skipped.
                 raise ValueError(f"{path}:{reader.line_num}: {error}") from error
             start_line, line_number = line_number + 1, reader.line_num
             if not values or values == [""]:
                 continue  # blank line
             if len(values) != len(columns):
-                raise ValueError(
+                bad_lines.report(
                     f"{path}:{start_line}: expected {len(columns)} {input_format.upper()} "
                     f"columns ({', '.join(columns)}), found {len(values)}."
                 )
+                continue
+            if _invalid_utf8(values):
+                bad_lines.report(f"{path}:{start_line}: not valid UTF-8.")
+                continue
             rows.append((start_line, dict(zip(columns, values))))
     return rows, columns
 
 
-def _jsonl_rows(path):
+def _jsonl_rows(path, bad_lines):
     rows = []
-    with open(path, encoding="utf-8-sig") as f:
+    with open(path, encoding="utf-8-sig", errors="surrogateescape") as f:
         for line_number, line in enumerate(f, start=1):
             if not line.strip():
+                continue
+            if _invalid_utf8([line]):
+                bad_lines.report(f"{path}:{line_number}: not valid UTF-8.")
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{line_number}: invalid JSON: {error.msg}.") from error
+                bad_lines.report(f"{path}:{line_number}: invalid JSON: {error.msg}.")
+                continue
             if not isinstance(row, dict):
-                raise ValueError(f"{path}:{line_number}: expected a JSON object per line.")
+                bad_lines.report(f"{path}:{line_number}: expected a JSON object per line.")
+                continue
             rows.append((line_number, row))
     return rows
 
@@ -332,7 +389,7 @@ class ClassificationTask:
 
     def __init__(
         self, max_seq_length=128, text_column="sentence", pair_column=None,
-        label_column="label", input_format=None, regression=False,
+        label_column="label", input_format=None, regression=False, skip_bad_lines=False,
     ):
         self.max_seq_length = max_seq_length
         self.text_column = text_column
@@ -340,12 +397,14 @@ class ClassificationTask:
         self.label_column = label_column
         self.input_format = input_format
         self.regression = regression
+        self.skip_bad_lines = skip_bad_lines
         self.selection_metric = "pearson" if regression else "accuracy"
 
     def read(self, path, tokenizer, labels=None, is_training=False):
         """Reads and packs a file; `labels` (the training labels) encode its targets."""
         examples = read_examples(
-            path, self.text_column, self.pair_column, self.label_column, self.input_format
+            path, self.text_column, self.pair_column, self.label_column, self.input_format,
+            skip_bad_lines=self.skip_bad_lines,
         )
         inputs = pack(tokenizer, examples.texts, examples.pairs, self.max_seq_length)
         data = Data(examples, inputs, None)
