@@ -13,6 +13,7 @@ good one, and the error says which one that is.
 import math
 
 import keras
+import numpy as np
 
 
 class NonFiniteLossError(ValueError):
@@ -42,6 +43,21 @@ class FiniteLossGuard(keras.callbacks.Callback):
         if not math.isfinite(value):
             step = int(self.model.optimizer.iterations.numpy())
             raise NonFiniteLossError(failure_message(step, f"the loss is {value}", self.kept))
+
+    def on_epoch_end(self, epoch, logs=None):
+        # The loss of a step is computed before its update, so a finite last loss does
+        # not prove finite weights: the update itself can overflow. Checked once per
+        # epoch (a backup interval), before the callbacks after this one save anything.
+        optimizer = self.model.optimizer
+        variables = list(self.model.weights) + list(getattr(optimizer, "variables", []))
+        for variable in variables:
+            if not np.isfinite(np.asarray(variable)).all():
+                step = int(optimizer.iterations.numpy())
+                name = getattr(variable, "path", None) or variable.name
+                raise NonFiniteLossError(
+                    failure_message(step, f"the weights are not finite after this step ({name})",
+                                    self.kept)
+                )
 
 
 def failure_message(step, what, kept=None):

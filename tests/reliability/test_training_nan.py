@@ -1,5 +1,6 @@
 """A NaN or infinite loss stops training with a clear message and keeps the last good model."""
 
+import json
 import math
 import os
 import subprocess
@@ -83,3 +84,45 @@ def test_finetune_stops_on_an_infinite_loss_and_keeps_the_last_good_model(tmp_pa
     packed = loaded.tokenizer.pack(["good text 1", "bad text 2"], max_length=16)
     outputs = np.asarray(loaded.model(packed))
     assert np.isfinite(outputs).all() and all(math.isfinite(v) for v in outputs.ravel())
+
+
+def test_pretrain_stops_when_training_diverges_and_keeps_the_last_finite_backup(tmp_path):
+    # A learning rate of 1e4 (warmed up over the first steps) makes the loss grow by
+    # orders of magnitude each step until it is NaN; backups are written every 2 steps.
+    import h5py
+
+    with open(shared_path("data", "wikitext2", "valid.txt"), encoding="utf-8") as f:
+        corpus_lines = f.readlines()[:300]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(corpus_lines), encoding="utf-8")
+    config = tmp_path / "tiny.json"
+    config.write_text('{"num_layers": 2, "hidden_dim": 32, "num_heads": 2, '
+                      '"intermediate_dim": 64, "max_sequence_length": 64}')
+    model_dir = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "training.pretrain", "--progress_bar=false", f"--config={config}",
+         f"--corpus={corpus}", "--vocab_size=400", "--train_steps=12", f"--model_dir={model_dir}",
+         "--max_seq_length=32", "--max_predictions_per_seq=5", "--batch_size=8",
+         "--checkpoint_every_steps=2", "--log_every_steps=1", "--learning_rate=1e4",
+         "--warmup_proportion=0.9", "--clipnorm=0"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES=""),
+    )
+    assert result.returncode != 0
+    stderr = result.stderr
+    assert "NonFiniteLossError: Training stopped at step" in stderr, stderr[-3000:]
+    failed_step = int(stderr.split("Training stopped at step ")[1].split(":")[0])
+    kept_step = int(stderr.split("keeps the weights of step ")[1].split(";")[0])
+    assert 2 <= kept_step < failed_step
+    # The backup on disk is the one the message names, and every weight in it is finite.
+    backup = model_dir / "backup"
+    with open(backup / "training_metadata.json", encoding="utf-8") as f:
+        assert json.load(f)["step"] == kept_step
+    arrays = []
+    with h5py.File(backup / "latest.weights.h5", "r") as weights:
+        weights.visititems(
+            lambda name, item: arrays.append(item[()]) if isinstance(item, h5py.Dataset) else None
+        )
+    assert arrays and all(np.isfinite(a).all() for a in arrays if np.asarray(a).dtype.kind == "f")
+    assert not (model_dir / "pretrainer.keras").exists()
+    assert not (model_dir / "metrics.json").exists()
