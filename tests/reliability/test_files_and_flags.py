@@ -208,14 +208,24 @@ def test_pretrain_refuses_a_finished_model_dir_but_resumes_a_backup(tmp_path):
     assert result.returncode != 0
     assert "already holds a finished model (pretrainer.keras); pass `--overwrite`" in result.stderr
 
-    from training import pretrain
-
     # An interrupted run (only backup/) is resumed, never refused; --overwrite lifts the refusal.
+    # In a fresh process: training.pretrain defines absl flags that other apps imported by
+    # this test session (training.finetune) define too.
     interrupted = tmp_path / "interrupted"
     (interrupted / "backup").mkdir(parents=True)
-    pretrain._check_model_dir(str(interrupted), overwrite=False)
-    pretrain._check_model_dir(str(finished), overwrite=True)
-    with pytest.raises(ValueError, match=r"already holds a finished model"):
-        pretrain._check_model_dir(str(finished), overwrite=False)
-    with pytest.raises(ValueError, match=r"is a file, not a directory"):
-        pretrain._check_model_dir(str(corpus), overwrite=True)
+    script = f"""
+import pytest
+from training import pretrain
+pretrain._check_model_dir({str(interrupted)!r}, overwrite=False)
+pretrain._check_model_dir({str(finished)!r}, overwrite=True)
+with pytest.raises(ValueError, match=r"already holds a finished model"):
+    pretrain._check_model_dir({str(finished)!r}, overwrite=False)
+with pytest.raises(ValueError, match=r"is a file, not a directory"):
+    pretrain._check_model_dir({str(corpus)!r}, overwrite=True)
+print("checked")
+"""
+    checked = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES=""),
+    )
+    assert checked.returncode == 0 and checked.stdout.strip() == "checked", checked.stderr[-3000:]
