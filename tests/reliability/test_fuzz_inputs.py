@@ -81,3 +81,43 @@ def test_skip_bad_lines_keeps_exactly_the_good_lines(body):
     assert examples.texts == [text for _, text, _ in good]
     assert examples.labels == [label for _, _, label in good]
     assert len(examples.skipped_lines) == sum(bad for _, _, bad in body)
+
+
+# === The SavedModel's string signature ===
+
+# Any Unicode (control characters, NULs, combining marks, CJK, emoji, surrogate-free) and
+# texts far longer than the model's sequence length.
+texts = st.lists(
+    st.one_of(
+        st.text(max_size=60),
+        st.text(alphabet=st.characters(codec="utf-8"), min_size=500, max_size=3000),
+    ),
+    min_size=1, max_size=4,
+)
+
+
+def test_saved_model_string_signature_on_any_text(saved_model_path, tiny_model_dir):
+    """`serving_default` agrees with the Keras model on any texts; outputs are well formed."""
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  pylint: disable=unused-import  (the graph's text ops)
+
+    from keras_bert.models import load_model_dir
+
+    serve = tf.saved_model.load(saved_model_path).signatures["serving_default"]
+    loaded = load_model_dir(tiny_model_dir)
+
+    @SETTINGS
+    @given(texts)
+    def check(batch):
+        outputs = serve(text=tf.constant(batch))
+        logits = outputs["logits"].numpy()
+        probabilities = outputs["probabilities"].numpy()
+        assert logits.shape == (len(batch), 2) and np.isfinite(logits).all()
+        np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, atol=1e-5)
+        np.testing.assert_array_equal(outputs["label"].numpy(), np.argmax(logits, axis=-1))
+        packed = loaded.tokenizer.pack(batch, max_length=loaded.max_seq_length)
+        expected = np.asarray(loaded.model(packed))
+        np.testing.assert_allclose(logits, expected, atol=1e-4)
+
+    check()
