@@ -94,14 +94,20 @@ def agree(strategy, value, reduce_op):
     Every worker must call this at the same point. Other strategies run in
     one process: `value` is returned as it is.
     """
+    import numpy as np
     import tensorflow as tf
 
+    reductions = {"MIN": np.min, "MAX": np.max}
+    if reduce_op not in reductions:
+        raise ValueError(f"`reduce_op` must be one of {sorted(reductions)}, received {reduce_op!r}.")
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return value
+    # tf.distribute reduces only by SUM and MEAN: gather every replica's value instead.
     per_replica = strategy.experimental_distribute_values_from_function(
-        lambda _: tf.constant(value, tf.float64)
+        lambda _: tf.constant([value], tf.float64)
     )
-    return float(strategy.reduce(reduce_op, per_replica, axis=None))
+    gathered = strategy.gather(per_replica, axis=0)  # (num_replicas,)
+    return float(reductions[reduce_op](np.asarray(gathered)))
 
 
 class TrainingBudget(keras.callbacks.Callback):

@@ -105,6 +105,9 @@ def test_two_workers_end_with_identical_weights(data, tmp_path):
     args = _common_args(data) + [
         "--strategy=multi_worker", "--train_steps=8", "--checkpoint_every_steps=4",
         "--log_every_steps=4", f"--model_dir={tmp_path / 'out'}",
+        # A deadline far away: the workers still agree on it (and on the step count and
+        # --mixed_precision=auto's choice) through collectives at every step.
+        "--max_minutes=30",
     ]
     workers = [
         _popen(args, env={"TF_CONFIG": json.dumps(
