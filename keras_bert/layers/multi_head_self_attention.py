@@ -277,15 +277,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         training=None,
         split_first_token=False,
     ):
-        batch_size, sequence_length, hidden_dim = inputs.shape
         if split_first_token:
-            rest_length = None if sequence_length is None else sequence_length - 1
-            return (
-                keras.KerasTensor((batch_size, 1, hidden_dim), dtype=self.compute_dtype),
-                keras.KerasTensor(
-                    (batch_size, rest_length, hidden_dim), dtype=self.compute_dtype
-                ),
-            )
+            return split_first_token_spec(inputs, self.compute_dtype)
+        batch_size, sequence_length = inputs.shape[0], inputs.shape[1]
         outputs = keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
         if return_attention_scores:
             probabilities = keras.KerasTensor(
@@ -306,3 +300,17 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             }
         )
         return config
+
+
+def split_first_token_spec(inputs, dtype):
+    """The two output specs of `split_first_token=True`.
+
+    Returns KerasTensors of shapes `(batch_size, 1, hidden_dim)` and
+    `(batch_size, sequence_length - 1, hidden_dim)`.
+    """
+    batch_size, sequence_length, hidden_dim = inputs.shape
+    rest_length = None if sequence_length is None else sequence_length - 1
+    return (
+        keras.KerasTensor((batch_size, 1, hidden_dim), dtype=dtype),
+        keras.KerasTensor((batch_size, rest_length, hidden_dim), dtype=dtype),
+    )

@@ -6,7 +6,10 @@ from keras import ops
 
 from keras_bert.layers import fast_ops
 from keras_bert.layers import validation
-from keras_bert.layers.multi_head_self_attention import MultiHeadSelfAttention
+from keras_bert.layers.multi_head_self_attention import (
+    MultiHeadSelfAttention,
+    split_first_token_spec,
+)
 
 ACTIVATIONS = ("gelu", "gelu_approximate", "relu")
 
@@ -236,15 +239,8 @@ class TransformerBlock(keras.layers.Layer):
     def compute_output_spec(
         self, inputs, padding_mask=None, attention_mask=None, training=None, split_first_token=False
     ):
-        batch_size, sequence_length, hidden_dim = inputs.shape
         if split_first_token:
-            rest_length = None if sequence_length is None else sequence_length - 1
-            return (
-                keras.KerasTensor((batch_size, 1, hidden_dim), dtype=self.compute_dtype),
-                keras.KerasTensor(
-                    (batch_size, rest_length, hidden_dim), dtype=self.compute_dtype
-                ),
-            )
+            return split_first_token_spec(inputs, self.compute_dtype)
         return keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
 
     def compute_output_shape(self, inputs_shape):
