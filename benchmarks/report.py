@@ -2,6 +2,8 @@
 
 import os
 
+from keras_bert.utils import atomic
+
 # Each machine's section sits between its own markers, so that runs on other
 # machines add sections instead of replacing this one.
 BEGIN = "<!-- benchmark results {}: begin (written by python -m benchmarks.run) -->"
@@ -211,8 +213,9 @@ def update_markdown(path, results, json_path, chart_path):
             text = old[: old.index(begin)] + section + old[old.index(end) + len(end) :]
         else:
             text = old.rstrip("\n") + "\n\n" + section + "\n"
-    with open(path, "w", encoding="utf-8") as out:
-        out.write(text)
+    with atomic.atomic_file(path) as temporary:
+        with open(temporary, "w", encoding="utf-8") as out:
+            out.write(text)
 
 
 def write_chart(results, path):

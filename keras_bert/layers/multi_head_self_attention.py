@@ -172,12 +172,13 @@ class MultiHeadSelfAttention(keras.layers.Layer):
 
     def _split_heads(self, projected, batch_size, length):
         """(B * S, N * H) -> (B, N, S, H) for the batched products."""
-        heads = ops.reshape(projected, (batch_size, length, self.num_heads, self.head_dim))
+        heads = ops.reshape(
+            projected, sequence_shape(batch_size, length, self.num_heads, self.head_dim)
+        )
         return ops.transpose(heads, (0, 2, 1, 3))
 
     def _attend(self, query, key, value, mask, training, return_probabilities=False):
         """Scaled query (B, N, S, H), key and value (B, N, T, H) -> (B, S, N * H)."""
-        batch_size, length = ops.shape(query)[0], ops.shape(query)[2]
         # (B, N, S, H) x (B, N, T, H)^T -> (B, N, S, T); transpose_b reads the
         # key transposed inside the product instead of copying it.
         scores = ops.cast(tf.matmul(query, key, transpose_b=True), "float32")
@@ -187,16 +188,15 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         dropped = self.attention_probabilities_dropout(probabilities, training=training)
         # (B, N, S, T) x (B, N, T, H) -> (B, N, S, H) -> (B, S, N, H)
         context = ops.transpose(ops.matmul(dropped, value), (0, 2, 1, 3))
-        context = ops.reshape(context, (batch_size * length, self.hidden_dim))
+        context = ops.reshape(context, (-1, self.hidden_dim))
         if return_probabilities:
             return context, probabilities
         return context
 
     def _attend_fused(self, query, key, value, mask):
         """`keras.ops.dot_product_attention` on (B, S, N, H) query and (B, T, N, H) key, value."""
-        batch_size, length = ops.shape(query)[0], ops.shape(query)[1]
         context = ops.dot_product_attention(query, key, value, mask=mask, scale=1.0)
-        return ops.reshape(context, (batch_size * length, self.hidden_dim))
+        return ops.reshape(context, (-1, self.hidden_dim))
 
     def _output(self, context):
         """(R, N * H) -> (R, D): concatenated heads times the output kernel."""
@@ -229,12 +229,16 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         def heads(projected, part_length):
             if fused:  # dot_product_attention takes (B, S, N, H) as it is.
                 return ops.reshape(
-                    projected, (batch_size, part_length, self.num_heads, self.head_dim)
+                    projected,
+                    sequence_shape(batch_size, part_length, self.num_heads, self.head_dim),
                 )
             return self._split_heads(projected, batch_size, part_length)
 
         key = heads(self._project(rows, "key"), length)
         value = heads(self._project(rows, "value"), length)
+
+        def output_shape(part_length):
+            return sequence_shape(batch_size, part_length, self.hidden_dim)
 
         def attend(part_rows, part_length, part_mask, return_probabilities=False):
             query = heads(self._project(part_rows, "query", scale), part_length)
@@ -247,9 +251,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         if not split_first_token:
             if return_attention_scores:
                 context, probabilities = attend(rows, length, mask, return_probabilities=True)
-                outputs = ops.reshape(self._output(context), ops.shape(inputs))
+                outputs = ops.reshape(self._output(context), output_shape(length))
                 return outputs, probabilities
-            return ops.reshape(self._output(attend(rows, length, mask)), ops.shape(inputs))
+            return ops.reshape(self._output(attend(rows, length, mask)), output_shape(length))
 
         # The query rows of position 0 and of positions 1..; the key side is
         # shared. A mask with a query axis is split the same way.
@@ -262,7 +266,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                 part_mask = mask[:, :, start:stop, :]
             part_rows = ops.reshape(part, (-1, self.hidden_dim))
             context = attend(part_rows, part_length, part_mask)
-            parts.append(ops.reshape(self._output(context), ops.shape(part)))
+            parts.append(ops.reshape(self._output(context), output_shape(part_length)))
         return tuple(parts)
 
     def compute_output_shape(self, inputs_shape):
@@ -300,6 +304,29 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             }
         )
         return config
+
+
+def sequence_shape(batch_size, sequence_length, *trailing):
+    """A shape `(batch_size, sequence_length, *trailing)` for `ops.reshape`.
+
+    When `batch_size` is a static, non-zero int (an exported graph with a fixed
+    batch, e.g. TFLite's `(1, length)` inputs), the sequence length becomes
+    `-1`, so that the whole shape is a constant: the converter then needs no
+    shape arithmetic per reshape, and LiteRT's XNNPACK delegate can take the
+    reshapes into one partition instead of being split around each of them.
+    Otherwise (a dynamic batch, which may be empty) the shape is given in full.
+
+    Args:
+        batch_size: int or scalar int tensor.
+        sequence_length: int or scalar int tensor.
+        *trailing: ints, the remaining (non-zero) dimensions.
+
+    Returns:
+        tuple.
+    """
+    if isinstance(batch_size, int) and batch_size > 0:
+        return (batch_size, -1, *trailing)
+    return (batch_size, sequence_length, *trailing)
 
 
 def split_first_token_spec(inputs, dtype):

@@ -8,6 +8,7 @@ from keras_bert.layers import fast_ops
 from keras_bert.layers import validation
 from keras_bert.layers.multi_head_self_attention import (
     MultiHeadSelfAttention,
+    sequence_shape,
     split_first_token_spec,
 )
 
@@ -208,6 +209,7 @@ class TransformerBlock(keras.layers.Layer):
         split_first_token=False,
     ):
         hidden_dim = inputs.shape[-1]
+        batch_size, length = ops.shape(inputs)[0], ops.shape(inputs)[1]
         x = inputs
         if self.norm_first:
             x = self._normalize(self.self_attention_layer_norm, x)
@@ -225,7 +227,7 @@ class TransformerBlock(keras.layers.Layer):
                 ops.reshape(inputs, (-1, hidden_dim)),
                 training,
             )
-            return ops.reshape(rows, ops.shape(inputs))
+            return ops.reshape(rows, sequence_shape(batch_size, length, hidden_dim))
         outputs = []
         for part, residual in zip(attended, (inputs[:, :1, :], inputs[:, 1:, :])):
             rows = self._finish(
@@ -233,7 +235,9 @@ class TransformerBlock(keras.layers.Layer):
                 ops.reshape(residual, (-1, hidden_dim)),
                 training,
             )
-            outputs.append(ops.reshape(rows, ops.shape(residual)))
+            outputs.append(
+                ops.reshape(rows, sequence_shape(batch_size, ops.shape(residual)[1], hidden_dim))
+            )
         return tuple(outputs)
 
     def compute_output_spec(

@@ -128,20 +128,12 @@ def read_json(path):
     return value
 
 
-def _make_readable(path):
-    """Gives a temporary file (created 0600 by `mkstemp`) the usual umask permissions."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def write_json(path, value):
     """Writes `value` as indented JSON, atomically (temporary file + rename)."""
     with atomic_file(path) as temporary:
         with open(temporary, "w", encoding="utf-8") as json_file:
             json.dump(value, json_file, indent=2, sort_keys=True, ensure_ascii=False)
             json_file.write("\n")
-        _make_readable(temporary)
 
 
 def read_label_map(path):
@@ -189,7 +181,6 @@ def save_tokenizer_assets(tokenizer, directory):
         with open(temporary, "w", encoding="utf-8") as vocabulary_file:
             for token in tokenizer.get_vocabulary():
                 vocabulary_file.write(token + "\n")
-        _make_readable(temporary)
     write_json(
         os.path.join(directory, TOKENIZER_CONFIG_FILE),
         {
@@ -220,7 +211,6 @@ def save_model(model, path):
     """Saves `model` as a `.keras` file atomically (temporary name + `os.replace`)."""
     with atomic_file(path, suffix=".keras") as temporary:
         model.save(temporary)
-        _make_readable(temporary)
 
 
 def _load_task_model(path):

@@ -11,7 +11,8 @@ def atomic_file(path, suffix=""):
     """Yields a temporary path beside `path`; renames it to `path` on success.
 
     A crash before the rename leaves `path` as it was. `suffix` keeps an
-    extension that some writers insist on (e.g. `.weights.h5`).
+    extension that some writers insist on (e.g. `.weights.h5`). The file gets
+    the usual permissions (`0666` less the umask), not `mkstemp`'s `0600`.
     """
     directory = os.path.dirname(os.path.abspath(path)) or "."
     os.makedirs(directory, exist_ok=True)
@@ -19,6 +20,10 @@ def atomic_file(path, suffix=""):
         prefix="." + os.path.basename(path) + ".tmp-", suffix=suffix, dir=directory
     )
     os.close(fd)
+    # `mkstemp` creates 0600: give the file the permissions `open` would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
     try:
         yield temporary
         os.replace(temporary, path)

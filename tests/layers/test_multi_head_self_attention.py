@@ -1,8 +1,10 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
+from keras import ops
 
-from keras_bert.layers.multi_head_self_attention import MultiHeadSelfAttention
+from keras_bert.layers.multi_head_self_attention import MultiHeadSelfAttention, sequence_shape
 from tests.test_case import run_layer_test, to_numpy
 
 RNG = np.random.default_rng(1)
@@ -190,3 +192,14 @@ def test_split_first_token_symbolic_shapes_and_scores_conflict():
     assert first.shape == (None, 1, 16) and rest.shape == (None, 5, 16)
     with pytest.raises(ValueError, match=r"`return_attention_scores=True` cannot be combined"):
         layer(INPUTS, split_first_token=True, return_attention_scores=True)
+
+
+def test_sequence_shape_is_constant_only_for_a_static_batch():
+    assert sequence_shape(1, 7, 4, 8) == (1, -1, 4, 8)
+    dynamic_batch = tf.constant(3)
+    shape = sequence_shape(dynamic_batch, 7, 32)
+    assert shape[0] is dynamic_batch and shape[1:] == (7, 32)
+    # An empty batch cannot infer a -1 dimension: the full shape is kept.
+    assert sequence_shape(0, 7, 32) == (0, 7, 32)
+    empty = ops.reshape(ops.zeros((0, 32)), sequence_shape(0, 7, 32))
+    assert tuple(empty.shape) == (0, 7, 32)
