@@ -176,10 +176,17 @@ class TransformerBlock(keras.layers.Layer):
         return ops.cast(layer_norm(x), self.compute_dtype)
 
     def _dense(self, layer, rows):
-        """`layer`'s kernel and bias applied to (R, input_dim) rows in one 2D product."""
-        kernel = ops.cast(layer.kernel, self.compute_dtype)
-        # BiasAdd, which oneDNN fuses into the product; its gradient is one kernel.
-        return tf.nn.bias_add(ops.matmul(rows, kernel), ops.cast(layer.bias, self.compute_dtype))
+        """`layer`'s kernel and bias applied to (R, input_dim) rows in one 2D product.
+
+        The ops are named under `layer`'s name (`.../feedforward_output_dense/MatMul`), as if
+        the layer had been called: the int8 export finds the feed-forward layers by those names.
+        """
+        with tf.name_scope(layer.name):
+            kernel = ops.cast(layer.kernel, self.compute_dtype)
+            # BiasAdd, which oneDNN fuses into the product; its gradient is one kernel.
+            return tf.nn.bias_add(
+                ops.matmul(rows, kernel), ops.cast(layer.bias, self.compute_dtype)
+            )
 
     def _finish(self, attended, residual, training):
         """Dropout, residual and layer norms after attention, then the feed-forward sublayer.

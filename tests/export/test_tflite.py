@@ -1,5 +1,6 @@
 """LiteRT conversion: builtin-only token-id files, the string file, manifests, parity reports."""
 
+import collections
 import json
 import os
 import subprocess
@@ -167,6 +168,27 @@ def test_op_roles():
     assert quantization.op_role("GATHER", "m/embeddings_1/token_embedding_1/GatherV2") == (
         "embeddings", -1)
     assert quantization.op_role("TANH", "m/bert_encoder_1/pooler_dense_1/Tanh") == ("head", -1)
+
+
+def test_every_fully_connected_op_of_an_exported_model_has_its_role(converted):
+    """The roles come from the op names of the real exported graph: each block's two
+    feed-forward layers and its attention projections, never a `residual`."""
+    path, _ = converted["none"]
+    with open(path, "rb") as f:
+        content = f.read()
+    roles = collections.Counter()
+    layers = set()
+    for op_name, tensor_name in flatbuffer.operator_outputs(content):
+        if op_name == "FULLY_CONNECTED":
+            role, layer = quantization.op_role(op_name, tensor_name)
+            roles[role] += 1
+            layers.add(layer)
+    num_layers = len(layers - {-1})
+    assert num_layers >= 1
+    assert roles["ffn_intermediate"] == roles["ffn_output"] == num_layers
+    # Query, key, value and output per block; the converter may fuse key and value into one.
+    assert 3 * num_layers <= roles["attention_projections"] <= 4 * num_layers
+    assert set(roles) == {"ffn_intermediate", "ffn_output", "attention_projections", "head"}
 
 
 def test_flex_ops_fail_the_conversion(tmp_path):
