@@ -49,6 +49,7 @@ from absl import app
 from absl import flags
 
 from export import arm64_runner
+from export import evaluation
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -701,27 +702,12 @@ def report_markdown(report):
     return "\n".join(lines)
 
 
-def write_atomically(path, text):
-    """Writes `text` to a temporary file beside `path`, then renames it over `path`."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp_")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-
-
 def write_report(report, output_dir):
     """Writes `report.json` and `report.md` into `output_dir`; returns their paths."""
     json_path = os.path.join(output_dir, "report.json")
     markdown_path = os.path.join(output_dir, "report.md")
-    write_atomically(json_path, json.dumps(report, indent=2) + "\n")
-    write_atomically(markdown_path, report_markdown(report))
+    evaluation.write_text(json_path, json.dumps(report, indent=2) + "\n")
+    evaluation.write_text(markdown_path, report_markdown(report))
     return json_path, markdown_path
 
 

@@ -141,21 +141,19 @@ def write_bytes(path, content):
     with atomic_file(path) as temporary:
         with open(temporary, "wb") as f:
             f.write(content)
-        os.chmod(temporary, 0o644)
 
 
 def write_json(path, content):
     """Writes `content` as indented JSON, atomically."""
     with atomic_file(path) as temporary:
-        os.chmod(temporary, 0o644)
         with open(temporary, "w", encoding="utf-8") as f:
             json.dump(content, f, indent=2, sort_keys=False, default=_json_default)
             f.write("\n")
 
 
 def write_text(path, text):
+    """Writes `text` to `path` atomically."""
     with atomic_file(path) as temporary:
-        os.chmod(temporary, 0o644)
         with open(temporary, "w", encoding="utf-8") as f:
             f.write(text)
 

@@ -23,6 +23,8 @@ import numpy as np
 from absl import app
 from absl import flags
 
+from training import pretraining_data
+
 FLAGS = flags.FLAGS
 
 
@@ -40,7 +42,8 @@ def define_flags():
     flags.DEFINE_integer("max_seq_length", 128, "Length of the packed sequences.")
     flags.DEFINE_integer("seed", 0, "Seed of the training-corpus examples.")
     flags.DEFINE_integer(
-        "eval_seed", 12345, "Seed of the evaluation examples (training.pretrain's default)."
+        "eval_seed", pretraining_data.DEFAULT_EVAL_SEED,
+        "Seed of the evaluation examples (training.pretrain's default).",
     )
     flags.DEFINE_string("output", None, "Optional JSON file for the results.")
 
@@ -103,7 +106,6 @@ def main(argv):
     from keras_bert.models import model_dir
     from keras_bert.text.bert_tokenizer import BertTokenizer
     from keras_bert.text.bert_tokenizer import read_vocabulary
-    from training import pretraining_data
 
     vocabulary = read_vocabulary(FLAGS.vocab)
     tokenizer = BertTokenizer(vocabulary, lower_case=FLAGS.lower_case)

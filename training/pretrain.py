@@ -54,6 +54,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from absl import app, flags, logging  # noqa: E402
 
 from training.distribution import STRATEGIES  # noqa: E402
+from training.pretraining_data import DEFAULT_EVAL_SEED  # noqa: E402
 
 PRESET_NAMES = ("bert_tiny", "bert_mini", "bert_small", "bert_medium", "bert_base", "bert_large")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
@@ -148,7 +149,7 @@ flags.DEFINE_float(
 )
 flags.DEFINE_integer("seed", 0, "Seed of initialisation, dropout and the training examples.")
 flags.DEFINE_integer(
-    "eval_seed", 12345, "Seed of the evaluation examples built from --eval_corpus."
+    "eval_seed", DEFAULT_EVAL_SEED, "Seed of the evaluation examples built from --eval_corpus."
 )
 
 # === Checkpoints, logs, evaluation ===

@@ -19,6 +19,9 @@ import numpy as np
 
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask", "masked_positions")
 LABEL_NAMES = ("masked_ids", "masked_weights", "next_sentence_label")
+# Seed of the evaluation examples built from a raw corpus: `training.pretrain` and
+# `training.nsp_baseline` build the same pairs from the same file.
+DEFAULT_EVAL_SEED = 12345
 
 
 class CorpusExamples:

@@ -3,9 +3,11 @@
 The command line is `python -m keras_bert.text.create_pretraining_data`.
 """
 
+import contextlib
 import json
 import os
-import tempfile
+
+from keras_bert.utils.atomic import atomic_file
 
 
 def shard_path(out_dir, shard, num_shards):
@@ -81,18 +83,15 @@ def write_pretraining_data(
         seed=seed,
     )
 
-    os.makedirs(out_dir, exist_ok=True)
-    temporary_paths = []
-    writers = []
-    for shard in range(num_shards):
-        handle, temporary = tempfile.mkstemp(
-            dir=out_dir, prefix=f".pretraining-{shard:05d}-", suffix=".tmp"
-        )
-        os.close(handle)
-        temporary_paths.append(temporary)
-        writers.append(tf.io.TFRecordWriter(temporary))
     num_examples = 0
-    try:
+    # Every shard is renamed into place only when all of them are written.
+    with contextlib.ExitStack() as shards:
+        writers = [
+            tf.io.TFRecordWriter(
+                shards.enter_context(atomic_file(shard_path(out_dir, shard, num_shards)))
+            )
+            for shard in range(num_shards)
+        ]
         num_documents = sum(1 for document in tokenized if any(document))
         with tqdm(total=dupe_factor * num_documents, desc="writing", unit="doc",
                   disable=not show_progress) as bar:
@@ -102,20 +101,13 @@ def write_pretraining_data(
                     num_examples += 1
         for writer in writers:
             writer.close()
-        for shard, temporary in enumerate(temporary_paths):
-            os.replace(temporary, shard_path(out_dir, shard, num_shards))
-    finally:
-        for temporary in temporary_paths:
-            if os.path.exists(temporary):
-                os.remove(temporary)
     metadata = {
         "num_examples": num_examples,
         "max_seq_length": max_seq_length,
         "max_predictions_per_seq": max_predictions_per_seq,
         "num_shards": num_shards,
     }
-    handle, temporary = tempfile.mkstemp(dir=out_dir, prefix=".metadata-", suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8") as metadata_file:
-        json.dump(metadata, metadata_file, indent=2)
-    os.replace(temporary, os.path.join(out_dir, "metadata.json"))
+    with atomic_file(os.path.join(out_dir, "metadata.json")) as temporary:
+        with open(temporary, "w", encoding="utf-8") as metadata_file:
+            json.dump(metadata, metadata_file, indent=2)
     return num_examples

@@ -13,11 +13,11 @@ The command line is `python -m keras_bert.text.build_vocab`.
 import collections
 import os
 import re
-import tempfile
 import unicodedata
 
 from keras_bert.text import reference_normalization
 from keras_bert.text.bert_tokenizer import SPECIAL_TOKENS
+from keras_bert.utils.atomic import atomic_file
 
 
 class WordSplitter:
@@ -138,13 +138,6 @@ def learn_vocabulary(
 
 def write_vocabulary(vocabulary, path):
     """Writes one token per line, atomically (temporary file in the same folder, rename)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".vocab-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as vocab_file:
+    with atomic_file(path) as temporary:
+        with open(temporary, "w", encoding="utf-8") as vocab_file:
             vocab_file.write("".join(token + "\n" for token in vocabulary))
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)

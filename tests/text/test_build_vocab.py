@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,8 @@ def test_learns_special_tokens_first(tmp_path):
     assert "the" in vocabulary and "##s" in vocabulary
     path = tmp_path / "vocab.txt"
     write_vocabulary(vocabulary, str(path))
+    assert os.stat(path).st_mode & 0o044  # Readable like a normal file, not mkstemp's 0600.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt", "vocab.txt"]
     tokenizer = BertTokenizer(str(path))
     ids = tokenizer.tokenize(["The cats sat"]).to_list()[0]
     assert tokenizer.unknown_token_id not in ids

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -115,6 +116,7 @@ def test_write_and_read_back(minilm_tokenizer, tmp_path):
         "pretraining-00001-of-00002.tfrecord",
     ]
     assert json.loads((out / "metadata.json").read_text())["num_examples"] == count
+    assert all(os.stat(p).st_mode & 0o044 for p in out.iterdir())  # Not mkstemp's 0600.
     dataset = load_pretraining_dataset(
         str(out / "*.tfrecord"), sequence_length=32, max_predictions_per_seq=5, batch_size=4
     )
