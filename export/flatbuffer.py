@@ -52,7 +52,12 @@ def inspect_model(content):
         `integer_compute_ops` (ops other than QUANTIZE/DEQUANTIZE, and those of them whose first
         output is int8/int16), `fully_connected_weights_by_type` (weight elements of the
         fully connected layers, i.e. their multiply-accumulates per token, by weight type: how
-        much of the arithmetic is quantized), `resource_tensors`.
+        much of the arithmetic is quantized), `fully_connected_macs_by_arithmetic` (the same
+        multiply-accumulates by how they are computed: `int8` with calibrated int8 inputs,
+        `dynamic_int8` with float inputs quantized per call and int8 weights, `float`),
+        `int8_weight_fraction` (of the elements of the float and integer constants, those in
+        int8),
+        `resource_tensors`.
     """
     model = schema.Model.GetRootAs(bytearray(content), 0)
     codes = [model.OperatorCodes(i) for i in range(model.OperatorCodesLength())]
@@ -64,6 +69,8 @@ def inspect_model(content):
     float_op_types = collections.Counter()
     # Multiply-accumulates per token of the fully connected layers, by weight type.
     fc_macs = collections.Counter()
+    fc_arithmetic = collections.Counter()
+    constants = collections.Counter()  # Elements of constant tensors, by type.
     for s in range(model.SubgraphsLength()):
         subgraph = model.Subgraphs(s)
         tensor_types = []
@@ -72,13 +79,24 @@ def inspect_model(content):
             tensor_types.append(type_name)
             types[type_name] += 1
             resource_tensors += type_name == "RESOURCE"
+            buffer = subgraph.Tensors(t).Buffer()
+            if buffer and model.Buffers(buffer).DataLength():
+                constants[type_name] += int(np.prod(subgraph.Tensors(t).ShapeAsNumpy()))
         for o in range(subgraph.OperatorsLength()):
             operator = subgraph.Operators(o)
             name = names[operator.OpcodeIndex()]
             ops[name] += 1
             if name == "FULLY_CONNECTED" and operator.InputsLength() > 1:
                 weight = subgraph.Tensors(operator.Inputs(1))
-                fc_macs[tensor_types[operator.Inputs(1)]] += int(np.prod(weight.ShapeAsNumpy()))
+                macs = int(np.prod(weight.ShapeAsNumpy()))
+                weight_type = tensor_types[operator.Inputs(1)]
+                fc_macs[weight_type] += macs
+                if tensor_types[operator.Inputs(0)] == "INT8":
+                    fc_arithmetic["int8"] += macs
+                elif weight_type == "INT8":
+                    fc_arithmetic["dynamic_int8"] += macs
+                else:
+                    fc_arithmetic["float"] += macs
             if name in _NON_COMPUTE_OPS or operator.OutputsLength() == 0:
                 continue
             output = operator.Outputs(0)
@@ -101,6 +119,9 @@ def inspect_model(content):
         "float_compute_ops_by_type": dict(sorted(float_op_types.items())),
         "resource_tensors": resource_tensors,
         "fully_connected_weights_by_type": dict(sorted(fc_macs.items())),
+        "fully_connected_macs_by_arithmetic": dict(sorted(fc_arithmetic.items())),
+        "int8_weight_fraction": constants["INT8"] / max(1, sum(
+            constants[name] for name in ("INT8", "FLOAT32", "FLOAT16"))),
     }
 
 
@@ -143,3 +164,175 @@ def check_deployable(summary, allowed_custom_ops=()):
             f"({summary['resource_tensors']} resource tensors): its weights were not frozen "
             "into the file, which would return NaN or garbage."
         )
+
+
+def _opcode_index(model, builtin, version):
+    """Index of `builtin`'s operator code in `model` (a `ModelT`), added if missing; its version
+    is raised to at least `version`."""
+    for index, code in enumerate(model.operatorCodes):
+        if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
+            code.version = max(code.version, version)
+            return index
+    code = schema.OperatorCodeT()
+    code.builtinCode = builtin
+    code.deprecatedBuiltinCode = min(builtin, schema.BuiltinOperator.PLACEHOLDER_FOR_GREATER_OP_CODES)
+    code.version = version
+    model.operatorCodes.append(code)
+    return len(model.operatorCodes) - 1
+
+
+def _constant(model, subgraph, index):
+    """The float32 array of constant tensor `index`, or None if it is not a float32 constant."""
+    tensor = subgraph.tensors[index]
+    if tensor.type != schema.TensorType.FLOAT32 or not tensor.buffer:
+        return None
+    data = model.buffers[tensor.buffer].data
+    if data is None or len(data) == 0:
+        return None
+    return np.frombuffer(np.asarray(data, dtype=np.uint8).tobytes(), np.float32).reshape(
+        tensor.shape)
+
+
+def _set_int8(model, subgraph, index, quantized, scale):
+    """Makes tensor `index` the int8 constant `quantized` with per-row (or one) `scale`."""
+    tensor = subgraph.tensors[index]
+    tensor.type = schema.TensorType.INT8
+    tensor.quantization = schema.QuantizationParametersT()
+    tensor.quantization.scale = [float(s) for s in scale]
+    tensor.quantization.zeroPoint = [0] * len(scale)
+    tensor.quantization.quantizedDimension = 0
+    buffer = schema.BufferT()
+    buffer.data = quantized.reshape(-1).view(np.uint8)
+    model.buffers.append(buffer)
+    tensor.buffer = len(model.buffers) - 1
+
+
+def _symmetric_int8(values, per_row):
+    """`(int8 values, scales)`: symmetric quantization, one scale per row or for all."""
+    peak = np.abs(values).max(axis=tuple(range(1, values.ndim))) if per_row else np.array(
+        [np.abs(values).max()])
+    scale = np.maximum(peak / 127.0, np.finfo(np.float32).tiny).astype(np.float32)
+    divisor = scale.reshape(-1, *([1] * (values.ndim - 1))) if per_row else scale[0]
+    return np.clip(np.round(values / divisor), -127, 127).astype(np.int8), scale
+
+
+def quantize_float_weights(content, min_elements=1024):
+    """Gives the float layers of a selectively quantized model int8 weights, as dynamic-range
+    quantization does.
+
+    In a full-integer model whose sensitive ops were kept in float, those ops still carry
+    float32 weights. This stores them in int8 too: fully connected layers with float inputs get
+    per-output-channel int8 weights (LiteRT then runs them as dynamically quantized layers: the
+    input is quantized per call with its own range, and the product is computed in int8), and
+    float embedding tables read by GATHER become int8 tables (one scale) followed by a
+    DEQUANTIZE of the gathered rows. Fully connected layers that already compute in int8 and
+    small constants are left as they are.
+
+    Args:
+        content: bytes. A `.tflite` model.
+        min_elements: int. Constants with fewer elements stay float.
+
+    Returns:
+        bytes: the model with those weights in int8.
+    """
+    import flatbuffers  # Only needed here; the converter's runtime dependency.
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(bytearray(content), 0))
+    builtin = {index: max(code.builtinCode, code.deprecatedBuiltinCode)
+               for index, code in enumerate(model.operatorCodes)}
+    fully_connected = schema.BuiltinOperator.FULLY_CONNECTED
+    gather = schema.BuiltinOperator.GATHER
+    # What reads each constant buffer: (op, input position, whether the op's input is float).
+    # A buffer is quantized only when every reader is a float fully connected layer's weight
+    # (the converter shares identical constants between layers) or one GATHER's table.
+    readers = collections.defaultdict(set)
+    for s, subgraph in enumerate(model.subgraphs):
+        for o, operator in enumerate(subgraph.operators):
+            op = builtin[operator.opcodeIndex]
+            float_input = (len(operator.inputs) > 0 and operator.inputs[0] >= 0 and
+                           subgraph.tensors[operator.inputs[0]].type == schema.TensorType.FLOAT32)
+            for position, index in enumerate(operator.inputs):
+                if index >= 0 and subgraph.tensors[index].buffer:
+                    readers[subgraph.tensors[index].buffer].add(
+                        (op, position, float_input, (s, o) if op == gather else None))
+
+    def reads_only(buffer, op, position):
+        uses = readers[buffer]
+        if op == gather:
+            return len(uses) == 1 and next(iter(uses))[:2] == (gather, 0)
+        return all(use[:3] == (op, position, True) for use in uses)
+
+    quantized_buffers = {}  # Old buffer -> (new buffer, scales).
+    changed = False
+    for subgraph in model.subgraphs:
+        operators = []
+        for operator in subgraph.operators:
+            operators.append(operator)
+            op = builtin[operator.opcodeIndex]
+            if op == fully_connected and len(operator.inputs) > 1:
+                weight = operator.inputs[1]
+                tensor = subgraph.tensors[weight]
+                if tensor.type == schema.TensorType.INT8 and tensor.buffer in {
+                        new for new, _ in quantized_buffers.values()}:
+                    pass  # Shared with a layer already done.
+                else:
+                    values = _constant(model, subgraph, weight)
+                    if (values is None or values.ndim != 2 or values.size < min_elements
+                            or not reads_only(tensor.buffer, fully_connected, 1)):
+                        continue
+                    old_buffer = tensor.buffer
+                    if old_buffer not in quantized_buffers:
+                        _set_int8(model, subgraph, weight, *_symmetric_int8(values, True))
+                        quantized_buffers[old_buffer] = (tensor.buffer, tensor.quantization.scale)
+                        model.buffers[old_buffer].data = None
+                    else:
+                        new_buffer, scale = quantized_buffers[old_buffer]
+                        tensor.type = schema.TensorType.INT8
+                        tensor.quantization = schema.QuantizationParametersT()
+                        tensor.quantization.scale = list(scale)
+                        tensor.quantization.zeroPoint = [0] * len(scale)
+                        tensor.buffer = new_buffer
+                options = operator.builtinOptions or schema.FullyConnectedOptionsT()
+                options.asymmetricQuantizeInputs = True
+                operator.builtinOptions = options
+                operator.builtinOptionsType = schema.BuiltinOptions.FullyConnectedOptions
+                # Version 12: hybrid (float input, int8 per-channel weights) with asymmetric
+                # input quantization, as the converter writes it for dynamic-range models.
+                _opcode_index(model, fully_connected, 12)
+                changed = True
+            elif op == gather:
+                table, output = operator.inputs[0], operator.outputs[0]
+                values = _constant(model, subgraph, table)
+                if (values is None or values.size < min_elements
+                        or not reads_only(subgraph.tensors[table].buffer, gather, 0)):
+                    continue
+                old_buffer = subgraph.tensors[table].buffer
+                quantized, scale = _symmetric_int8(values, per_row=False)
+                _set_int8(model, subgraph, table, quantized, scale)
+                model.buffers[old_buffer].data = None
+                # GATHER copies int8 rows (one scale); a DEQUANTIZE makes them float again.
+                float_output = subgraph.tensors[output]
+                gathered = schema.TensorT()
+                gathered.name = bytes(float_output.name or b"") + b"_int8"
+                gathered.shape = float_output.shape
+                gathered.shapeSignature = float_output.shapeSignature
+                gathered.type = schema.TensorType.INT8
+                gathered.buffer = 0
+                gathered.quantization = schema.QuantizationParametersT()
+                gathered.quantization.scale = [float(scale[0])]
+                gathered.quantization.zeroPoint = [0]
+                subgraph.tensors.append(gathered)
+                operator.outputs = [len(subgraph.tensors) - 1]
+                _opcode_index(model, gather, 2)
+                dequantize = schema.OperatorT()
+                dequantize.opcodeIndex = _opcode_index(model, schema.BuiltinOperator.DEQUANTIZE, 2)
+                dequantize.inputs = [len(subgraph.tensors) - 1]
+                dequantize.outputs = [output]
+                operators.append(dequantize)
+                changed = True
+        subgraph.operators = operators
+    if not changed:
+        return content
+    builder = flatbuffers.Builder(len(content) // 2 + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())

@@ -20,6 +20,13 @@ calibration text (never the evaluation file), until agreement and logit error bo
 targets. Then it puts back into int8, layer by layer and the matrix multiplications first, every
 part of the chosen roles that the targets can spare.
 The TFLite quantization debugger's calibrated model and `denylisted_nodes` do the requantizing.
+
+What "kept in float" means is the `fallback`: `dynamic` (the default) keeps only the activations
+of those ops float and still stores their weights in int8 (`flatbuffer.quantize_float_weights`):
+their fully connected layers then run dynamically quantized, in int8 arithmetic with a range
+measured per call, which is what outlier activations need. Every weight of the file is int8 and
+every fully connected layer computes in int8. `float` keeps them wholly float32 (weights too).
+The search measures the model it will ship, so it accounts for the fallback's own error.
 """
 
 import collections
@@ -146,8 +153,12 @@ _RESTORE_ORDER = (
 )
 
 
+FALLBACKS = ("dynamic", "float")
+
+
 def quantize_int8(saved_model_path, float_model, calibration, validation,
-                  target_agreement=0.995, mse_budget=0.002, max_float_roles=None, log=print):
+                  target_agreement=0.995, mse_budget=0.002, max_float_roles=None,
+                  fallback="dynamic", log=print):
     """Naive and selective full-integer models of the token-id SavedModel.
 
     Args:
@@ -161,6 +172,8 @@ def quantize_int8(saved_model_path, float_model, calibration, validation,
             `validation` is at most this (agreement on a few hundred texts alone is too coarse:
             a model can keep it while its logits drift).
         max_float_roles: int or None. Keep at most this many roles in float.
+        fallback: str. `dynamic`: the ops kept in float get int8 weights (dynamic-range
+            quantization); `float`: they stay float32.
         log: callable taking a str.
 
     Returns:
@@ -168,6 +181,8 @@ def quantize_int8(saved_model_path, float_model, calibration, validation,
         float), `denylisted_nodes`, `search` (per step: the groups tried, agreement and logit
         error), `seconds`.
     """
+    if fallback not in FALLBACKS:
+        raise ValueError(f"`fallback` must be one of {FALLBACKS}, received {fallback!r}.")
     start = time.time()
     reference = _logits(float_model, validation)
     reference_labels = reference.argmax(axis=1)
@@ -191,6 +206,8 @@ def quantize_int8(saved_model_path, float_model, calibration, validation,
                 denylisted_nodes=nodes or None
             )
             content = debugger.get_nondebug_quantized_model() if nodes else naive
+            if fallback == "dynamic":
+                content = flatbuffer.quantize_float_weights(content)
             logits = _logits(content, validation)
             cache[key] = (float(np.mean(logits.argmax(axis=1) == reference_labels)),
                           float(np.mean((logits - reference) ** 2)), content)

@@ -6,8 +6,9 @@
     python -m export.tflite --model_dir=/tmp/minilm_sst2 --out=exported/model_dynamic.tflite \\
         --quantize=dynamic --eval=../shared/data/sst2/test.tsv
 
-    # Full-integer int8, calibrated on training text, with the op roles that cost most accuracy
-    # kept in float (see export/quantization.py); the report also shows naive full int8.
+    # Full-integer int8, calibrated on training text; the op roles that cost most accuracy keep
+    # float activations with int8 weights (see export/quantization.py); the report also shows
+    # naive full int8.
     python -m export.tflite --model_dir=/tmp/minilm_sst2 --out=exported/model_int8.tflite \\
         --quantize=int8 --calibration_data=../shared/data/sst2/train.tsv \\
         --eval=../shared/data/sst2/test.tsv
@@ -71,7 +72,8 @@ def define_flags():
         "quantize", "none", QUANTIZE_MODES,
         "none: float32. float16: float16 weights. dynamic: int8 weights, float activations "
         "(dynamic-range). int8: full-integer, calibrated on --calibration_data, with the op roles "
-        "that cost most accuracy kept in float (--int8_mode=naive quantizes every op).",
+        "that cost most accuracy keeping float activations (see --int8_fallback; "
+        "--int8_mode=naive quantizes every op).",
     )
     flags.DEFINE_bool(
         "string_input", False,
@@ -106,6 +108,11 @@ def define_flags():
         "int8_mse_budget", 0.002,
         "Selective int8 also keeps the mean squared logit difference to the float model on the "
         "held-out texts under this.",
+    )
+    flags.DEFINE_enum(
+        "int8_fallback", "dynamic", quantization.FALLBACKS,
+        "Selective int8: what the ops kept out of full-integer get. dynamic: int8 weights, "
+        "activations quantized per call (dynamic-range), so every weight is int8; float: float32.",
     )
     flags.DEFINE_integer(
         "int8_max_float_roles", None,
@@ -325,10 +332,13 @@ def _markdown(report):
     if int8:
         lines += [
             "",
-            f"Selective int8: {int8['integer_compute_ops']} of {int8['compute_ops']} ops compute "
-            f"in int8, and {100 * int8['int8_fully_connected_fraction']:.0f}% of the fully "
-            "connected multiply-accumulates; kept in float: "
-            f"{', '.join(int8['float_groups']) or 'nothing'}.",
+            f"Selective int8 ({int8['fallback']} fallback): {int8['integer_compute_ops']} of "
+            f"{int8['compute_ops']} ops compute in int8; of the fully connected "
+            f"multiply-accumulates, {100 * int8['int8_fully_connected_fraction']:.0f}% are "
+            f"computed in int8 ({100 * int8['static_int8_fully_connected_fraction']:.0f}% with "
+            "calibrated int8 inputs, the rest quantized per call); "
+            f"{100 * int8['int8_weight_fraction']:.0f}% of the weights are int8. "
+            f"Activations kept in float: {', '.join(int8['float_groups']) or 'nothing'}.",
             "",
             "| step | held-out agreement with float | logit MSE |",
             "|---|---:|---:|",
@@ -347,7 +357,7 @@ def _percent(value):
 def convert(model_dir, out, quantize="none", string_input=False, eval_path=None,
             eval_limit=None, calibration_path=None, calibration_size=300, validation_size=400,
             int8_mode="selective", int8_target_agreement=0.995, int8_mse_budget=0.002,
-            int8_max_float_roles=None,
+            int8_max_float_roles=None, int8_fallback="dynamic",
             min_agreement=0.99, num_threads=2, log=print):
     """Converts `model_dir` to `out` and writes the manifest and parity report beside it.
 
@@ -365,6 +375,8 @@ def convert(model_dir, out, quantize="none", string_input=False, eval_path=None,
         int8_mse_budget: float. Selective int8's held-out mean squared logit difference target.
         int8_max_float_roles: int or None. Selective int8 keeps at most this many op roles
             (see `export.quantization.ROLES`) in float.
+        int8_fallback: str. Selective int8: `dynamic` gives the ops kept out of full-integer
+            int8 weights (dynamic-range), `float` keeps them float32.
         min_agreement: float. The parity threshold.
         num_threads: int. Interpreter threads for the parity run.
         log: callable taking a str.
@@ -381,6 +393,9 @@ def convert(model_dir, out, quantize="none", string_input=False, eval_path=None,
         raise ValueError(f"`quantize` must be one of {QUANTIZE_MODES}, received {quantize!r}.")
     if int8_mode not in ("selective", "naive"):
         raise ValueError(f"`int8_mode` must be 'selective' or 'naive', received {int8_mode!r}.")
+    if int8_fallback not in quantization.FALLBACKS:
+        raise ValueError(f"`int8_fallback` must be one of {quantization.FALLBACKS}, received "
+                         f"{int8_fallback!r}.")
     if quantize == "int8" and string_input:
         raise ValueError(
             "`quantize=int8` is for the token-id model: calibration runs the converter's "
@@ -423,11 +438,12 @@ def convert(model_dir, out, quantize="none", string_input=False, eval_path=None,
                 result = quantization.quantize_int8(
                     saved_model_path, float_model, calibration, validation,
                     target_agreement=int8_target_agreement, mse_budget=int8_mse_budget,
-                    max_float_roles=int8_max_float_roles, log=log,
+                    max_float_roles=int8_max_float_roles, fallback=int8_fallback, log=log,
                 )
                 candidates["int8-selective"] = result["selective"]
                 candidates["int8-naive"] = result["naive"]
                 int8_details = {
+                    "fallback": int8_fallback,
                     "float_groups": result["float_groups"],
                     "denylisted_nodes": result["denylisted_nodes"],
                     "search": result["search"],
@@ -464,13 +480,18 @@ def convert(model_dir, out, quantize="none", string_input=False, eval_path=None,
     if quantize == "int8":
         extra["int8_mode"] = int8_mode
     if int8_details:
-        weights = summary["fully_connected_weights_by_type"]
+        arithmetic = summary["fully_connected_macs_by_arithmetic"]
+        total = max(1, sum(arithmetic.values()))
         int8_details.update(
             integer_compute_ops=summary["integer_compute_ops"],
             compute_ops=summary["compute_ops"],
-            int8_fully_connected_fraction=weights.get("INT8", 0) / max(1, sum(weights.values())),
+            int8_fully_connected_fraction=(
+                arithmetic.get("int8", 0) + arithmetic.get("dynamic_int8", 0)) / total,
+            static_int8_fully_connected_fraction=arithmetic.get("int8", 0) / total,
+            int8_weight_fraction=summary["int8_weight_fraction"],
         )
         extra["int8_float_groups"] = int8_details["float_groups"]
+        extra["int8_fallback"] = int8_fallback
     write_manifest(out, info, quantize, string_input, summary, extra)
 
     main_metrics = variants[0]
@@ -507,7 +528,8 @@ def main(argv):
         calibration_path=FLAGS.calibration_data, calibration_size=FLAGS.calibration_size,
         validation_size=FLAGS.validation_size, int8_mode=FLAGS.int8_mode,
         int8_target_agreement=FLAGS.int8_target_agreement, int8_mse_budget=FLAGS.int8_mse_budget,
-        int8_max_float_roles=FLAGS.int8_max_float_roles, min_agreement=FLAGS.min_agreement,
+        int8_max_float_roles=FLAGS.int8_max_float_roles, int8_fallback=FLAGS.int8_fallback,
+        min_agreement=FLAGS.min_agreement,
         num_threads=FLAGS.num_threads,
     )
     print(open(report["file"] + ".parity.md", encoding="utf-8").read())

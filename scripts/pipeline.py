@@ -48,8 +48,9 @@ flags.DEFINE_integer("benchmark_runs", 30, "Timed calls per length and thread co
 flags.DEFINE_bool(
     "full_int8",
     False,
-    "Also convert a full-integer int8 file (selective: calibrated on --train, op roles that "
-    "lose accuracy kept in float). Takes minutes and needs a few hundred --train rows.",
+    "Also convert a full-integer int8 file (selective: calibrated on --train; the op roles that "
+    "lose accuracy keep float activations but int8 weights). Takes minutes and needs a few "
+    "hundred --train rows.",
 )
 flags.DEFINE_integer(
     "calibration_size", 150, "int8: --train rows to calibrate on (then as many held out)."

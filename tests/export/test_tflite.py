@@ -122,6 +122,9 @@ def test_int8_needs_calibration_and_token_ids(tiny_model_dir, tmp_path):
     with pytest.raises(ValueError, match=r"`quantize=int8` is for the token-id model"):
         tflite.convert(tiny_model_dir, out, quantize="int8", string_input=True,
                        calibration_path=SST2_TRAIN)
+    with pytest.raises(ValueError, match=r"`int8_fallback` must be one of"):
+        tflite.convert(tiny_model_dir, out, quantize="int8", calibration_path=SST2_TRAIN,
+                       int8_fallback="int16")
     with pytest.raises(ValueError, match=r"`quantize` must be one of"):
         tflite.convert(tiny_model_dir, out, quantize="int4")
     with pytest.raises(ValueError, match=r"must end with \.tflite"):
@@ -146,6 +149,11 @@ def test_selective_int8_report_shows_naive_and_selective(tiny_model_dir, tmp_pat
     assert role in quantization.ROLES
     assert int8["float_groups"] and all(g.startswith(role + "/") for g in int8["float_groups"])
     assert int8["integer_compute_ops"] > 0.3 * int8["compute_ops"]
+    # The default fallback gives the float ops int8 weights: every fully connected layer but
+    # the small classifier computes in int8, statically calibrated or quantized per call.
+    assert int8["fallback"] == "dynamic"
+    assert int8["int8_fully_connected_fraction"] > 0.99 and int8["int8_weight_fraction"] > 0.95
+    assert 0 < int8["static_int8_fully_connected_fraction"] <= int8["int8_fully_connected_fraction"]
     with open(out, "rb") as f:
         summary = flatbuffer.inspect_model(f.read())
     assert summary["tensor_types"].get("INT8", 0) > 0 and summary["custom_ops"] == []
@@ -248,3 +256,47 @@ def test_command_line_exits_non_zero_under_the_agreement_threshold(tiny_model_di
         report = json.load(f)
     assert report["passed"] is False and report["min_agreement"] == 1.01
     assert {"accuracy", "keras_accuracy", "label_agreement", "max_abs_diff"} <= set(report)
+
+
+def test_quantize_float_weights_matches_dynamic_range_quantization(converted, tmp_path):
+    """On a float32 file, the pass that gives selective int8's float ops int8 weights does what
+    the converter's dynamic-range quantization does: int8 weights for every fully connected
+    layer (computed dynamically quantized) and the embedding table; the same size and nearly the
+    same logits as the converter's own dynamic file."""
+    float_path, _ = converted["none"]
+    dynamic_path, _ = converted["dynamic"]
+    with open(float_path, "rb") as f:
+        float_content = f.read()
+    with open(dynamic_path, "rb") as f:
+        dynamic_content = f.read()
+    content = flatbuffer.quantize_float_weights(float_content)
+    summary = flatbuffer.inspect_model(content)
+    # Every layer but the small classifier (under 1,024 weights, like the converter's cut-off).
+    arithmetic = summary["fully_connected_macs_by_arithmetic"]
+    assert arithmetic == flatbuffer.inspect_model(dynamic_content)[
+        "fully_connected_macs_by_arithmetic"]
+    assert arithmetic["dynamic_int8"] > 100 * arithmetic.get("float", 0)
+    assert summary["int8_weight_fraction"] > 0.95
+    assert summary["ops"]["DEQUANTIZE"] >= 1  # After the int8 token-embedding gather.
+    assert len(content) < 1.05 * len(dynamic_content)  # As small as dynamic-range int8.
+    # Already int8: nothing left to do.
+    assert flatbuffer.quantize_float_weights(content) == content
+    path = str(tmp_path / "weights_int8.tflite")
+    with open(path, "wb") as f:
+        f.write(content)
+    rng = np.random.default_rng(0)
+    feeds = []
+    for length in (3, 16, 40):
+        token_ids = rng.integers(1000, 3000, (1, length)).astype(np.int32)
+        feeds.append({"token_ids": token_ids, "segment_ids": np.zeros_like(token_ids),
+                      "padding_mask": np.ones_like(token_ids)})
+
+    def logits(model_path):
+        runner = litert.make_interpreter(model_path).get_signature_runner()
+        return np.stack([np.asarray(runner(**feed)["logits"])[0] for feed in feeds])
+
+    ours, theirs, reference = logits(path), logits(dynamic_path), logits(float_path)
+    assert np.all(np.isfinite(ours))
+    # Both quantize the same way (per-channel symmetric layers, one-scale table), up to rounding:
+    # they differ from each other by much less than either differs from float32.
+    assert np.abs(ours - theirs).max() < 0.5 * np.abs(theirs - reference).max()
