@@ -336,8 +336,9 @@ def _markdown(report):
             f"{int8['compute_ops']} ops compute in int8; of the fully connected "
             f"multiply-accumulates, {100 * int8['int8_fully_connected_fraction']:.0f}% are "
             f"computed in int8 ({100 * int8['static_int8_fully_connected_fraction']:.0f}% with "
-            "calibrated int8 inputs, the rest quantized per call); "
-            f"{100 * int8['int8_weight_fraction']:.0f}% of the weights are int8. "
+            "calibrated int8 inputs"
+            + (", the rest quantized per call); " if int8["fallback"] == "dynamic" else "); ")
+            + f"{100 * int8['int8_weight_fraction']:.0f}% of the weights are int8. "
             f"Activations kept in float: {', '.join(int8['float_groups']) or 'nothing'}.",
             "",
             "| step | held-out agreement with float | logit MSE |",
