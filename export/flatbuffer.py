@@ -7,6 +7,7 @@ export paths: the file then reads uninitialised variables and returns NaN or zer
 
 import collections
 
+import flatbuffers
 import numpy as np
 from tensorflow.lite.python import schema_py_generated as schema
 
@@ -193,18 +194,22 @@ def _constant(model, subgraph, index):
         tensor.shape)
 
 
-def _set_int8(model, subgraph, index, quantized, scale):
-    """Makes tensor `index` the int8 constant `quantized` with per-row (or one) `scale`."""
-    tensor = subgraph.tensors[index]
+def _set_int8(tensor, buffer, scale):
+    """Makes `tensor` (a `TensorT`) an int8 constant in `buffer` with per-row (or one) `scale`."""
     tensor.type = schema.TensorType.INT8
     tensor.quantization = schema.QuantizationParametersT()
     tensor.quantization.scale = [float(s) for s in scale]
     tensor.quantization.zeroPoint = [0] * len(scale)
     tensor.quantization.quantizedDimension = 0
+    tensor.buffer = buffer
+
+
+def _add_buffer(model, quantized):
+    """Index of a new buffer holding the int8 array `quantized`."""
     buffer = schema.BufferT()
     buffer.data = quantized.reshape(-1).view(np.uint8)
     model.buffers.append(buffer)
-    tensor.buffer = len(model.buffers) - 1
+    return len(model.buffers) - 1
 
 
 def _symmetric_int8(values, per_row):
@@ -235,16 +240,15 @@ def quantize_float_weights(content, min_elements=1024):
     Returns:
         bytes: the model with those weights in int8.
     """
-    import flatbuffers  # Only needed here; the converter's runtime dependency.
-
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(bytearray(content), 0))
     builtin = {index: max(code.builtinCode, code.deprecatedBuiltinCode)
                for index, code in enumerate(model.operatorCodes)}
     fully_connected = schema.BuiltinOperator.FULLY_CONNECTED
     gather = schema.BuiltinOperator.GATHER
-    # What reads each constant buffer: (op, input position, whether the op's input is float).
-    # A buffer is quantized only when every reader is a float fully connected layer's weight
-    # (the converter shares identical constants between layers) or one GATHER's table.
+    # What reads each constant buffer: (op, input position, whether the op's first input is
+    # float, and for GATHER which op). A buffer is quantized only when every reader is a float
+    # fully connected layer's weight (the converter shares identical constants between layers)
+    # or when one GATHER reads it as its table.
     readers = collections.defaultdict(set)
     for s, subgraph in enumerate(model.subgraphs):
         for o, operator in enumerate(subgraph.operators):
@@ -256,13 +260,14 @@ def quantize_float_weights(content, min_elements=1024):
                     readers[subgraph.tensors[index].buffer].add(
                         (op, position, float_input, (s, o) if op == gather else None))
 
-    def reads_only(buffer, op, position):
-        uses = readers[buffer]
-        if op == gather:
-            return len(uses) == 1 and next(iter(uses))[:2] == (gather, 0)
-        return all(use[:3] == (op, position, True) for use in uses)
+    def read_only_as_weights(buffer):
+        return all(use[:3] == (fully_connected, 1, True) for use in readers[buffer])
 
-    quantized_buffers = {}  # Old buffer -> (new buffer, scales).
+    def read_only_as_table(buffer):
+        return len(readers[buffer]) == 1 and next(iter(readers[buffer]))[:2] == (gather, 0)
+
+    quantized_buffers = {}  # Old float buffer -> (new int8 buffer, scales).
+    new_buffers = set()
     changed = False
     for subgraph in model.subgraphs:
         operators = []
@@ -270,28 +275,19 @@ def quantize_float_weights(content, min_elements=1024):
             operators.append(operator)
             op = builtin[operator.opcodeIndex]
             if op == fully_connected and len(operator.inputs) > 1:
-                weight = operator.inputs[1]
-                tensor = subgraph.tensors[weight]
-                if tensor.type == schema.TensorType.INT8 and tensor.buffer in {
-                        new for new, _ in quantized_buffers.values()}:
-                    pass  # Shared with a layer already done.
-                else:
-                    values = _constant(model, subgraph, weight)
+                weight = subgraph.tensors[operator.inputs[1]]
+                if weight.buffer not in new_buffers:  # Else: a tensor another layer also reads.
+                    values = _constant(model, subgraph, operator.inputs[1])
                     if (values is None or values.ndim != 2 or values.size < min_elements
-                            or not reads_only(tensor.buffer, fully_connected, 1)):
+                            or not read_only_as_weights(weight.buffer)):
                         continue
-                    old_buffer = tensor.buffer
-                    if old_buffer not in quantized_buffers:
-                        _set_int8(model, subgraph, weight, *_symmetric_int8(values, True))
-                        quantized_buffers[old_buffer] = (tensor.buffer, tensor.quantization.scale)
-                        model.buffers[old_buffer].data = None
-                    else:
-                        new_buffer, scale = quantized_buffers[old_buffer]
-                        tensor.type = schema.TensorType.INT8
-                        tensor.quantization = schema.QuantizationParametersT()
-                        tensor.quantization.scale = list(scale)
-                        tensor.quantization.zeroPoint = [0] * len(scale)
-                        tensor.buffer = new_buffer
+                    if weight.buffer not in quantized_buffers:
+                        quantized, scale = _symmetric_int8(values, per_row=True)
+                        quantized_buffers[weight.buffer] = (_add_buffer(model, quantized), scale)
+                        model.buffers[weight.buffer].data = None
+                    new_buffer, scale = quantized_buffers[weight.buffer]
+                    _set_int8(weight, new_buffer, scale)
+                    new_buffers.add(new_buffer)
                 options = operator.builtinOptions or schema.FullyConnectedOptionsT()
                 options.asymmetricQuantizeInputs = True
                 operator.builtinOptions = options
@@ -304,23 +300,18 @@ def quantize_float_weights(content, min_elements=1024):
                 table, output = operator.inputs[0], operator.outputs[0]
                 values = _constant(model, subgraph, table)
                 if (values is None or values.size < min_elements
-                        or not reads_only(subgraph.tensors[table].buffer, gather, 0)):
+                        or not read_only_as_table(subgraph.tensors[table].buffer)):
                     continue
-                old_buffer = subgraph.tensors[table].buffer
                 quantized, scale = _symmetric_int8(values, per_row=False)
-                _set_int8(model, subgraph, table, quantized, scale)
-                model.buffers[old_buffer].data = None
+                model.buffers[subgraph.tensors[table].buffer].data = None
+                _set_int8(subgraph.tensors[table], _add_buffer(model, quantized), scale)
                 # GATHER copies int8 rows (one scale); a DEQUANTIZE makes them float again.
                 float_output = subgraph.tensors[output]
                 gathered = schema.TensorT()
                 gathered.name = bytes(float_output.name or b"") + b"_int8"
                 gathered.shape = float_output.shape
                 gathered.shapeSignature = float_output.shapeSignature
-                gathered.type = schema.TensorType.INT8
-                gathered.buffer = 0
-                gathered.quantization = schema.QuantizationParametersT()
-                gathered.quantization.scale = [float(scale[0])]
-                gathered.quantization.zeroPoint = [0]
+                _set_int8(gathered, 0, scale)
                 subgraph.tensors.append(gathered)
                 operator.outputs = [len(subgraph.tensors) - 1]
                 _opcode_index(model, gather, 2)
