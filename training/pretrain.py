@@ -128,6 +128,12 @@ flags.DEFINE_float(
 flags.DEFINE_float("weight_decay", 0.01, "Decoupled weight decay (never on biases and norms).")
 flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of the steps of linear warmup.")
 flags.DEFINE_float("end_learning_rate", 0.0, "Learning rate at the last step.")
+flags.DEFINE_float(
+    "decay_proportion", 1.0,
+    "Fraction of the steps, at the end, over which the rate decays linearly to "
+    "--end_learning_rate; it holds at its peak from the warmup until then. 1.0: BERT's schedule "
+    "(decay from the end of warmup).",
+)
 flags.DEFINE_float("beta_1", 0.9, "First-moment decay of AdamW/LAMB.")
 flags.DEFINE_float("beta_2", 0.999, "Second-moment decay of AdamW/LAMB.")
 flags.DEFINE_float("epsilon", 1e-6, "Epsilon of AdamW/LAMB.")
@@ -423,7 +429,8 @@ def _flag_values():
         "eval_corpus", "eval_records", "vocab", "vocab_size", "lower_case", "corpus_format",
         "max_seq_length", "max_predictions_per_seq", "masked_lm_prob", "short_seq_prob",
         "whole_word_masking", "optimizer", "learning_rate", "weight_decay",
-        "warmup_proportion", "end_learning_rate", "beta_1", "beta_2", "epsilon", "clipnorm",
+        "warmup_proportion", "end_learning_rate", "decay_proportion", "beta_1", "beta_2",
+        "epsilon", "clipnorm",
         "batch_size", "gradient_accumulation_steps", "train_steps", "max_minutes", "seed",
         "eval_seed", "checkpoint_every_steps", "log_every_steps", "eval_batch_size",
         "strategy", "num_cpu_devices", "tpu", "mixed_precision", "jit_compile",
@@ -514,7 +521,7 @@ def main(argv):
         model.gradient_accumulation_steps = FLAGS.gradient_accumulation_steps
         schedule = time_budget.RevisableWarmupLinearDecay(
             FLAGS.learning_rate, initial_total, FLAGS.warmup_proportion,
-            FLAGS.end_learning_rate,
+            FLAGS.end_learning_rate, FLAGS.decay_proportion,
         )
         optimizer = global_gradients.create_optimizer(
             model,

@@ -26,7 +26,9 @@ class RevisableWarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule
 
     `lr(step) = peak * (step + 1) / warmup` during the first
     `warmup = max(1, round(warmup_proportion * total_steps))` steps, then a
-    linear fall to `end_learning_rate` at `total_steps`. Same shape as
+    linear fall to `end_learning_rate` at `total_steps` (over the last
+    `decay_proportion` of the steps, holding the peak before). With the default
+    `decay_proportion=1.0`, the shape of
     `training.optimization.WarmupLinearDecay`, with `total_steps` a variable.
 
     Args:
@@ -35,13 +37,16 @@ class RevisableWarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule
         warmup_proportion: float in [0, 1). Fraction of the steps of warmup.
             Defaults to `0.1`.
         end_learning_rate: float. Defaults to `0.0`.
+        decay_proportion: float in (0, 1]. The decay takes the last `decay_proportion` of
+            `total_steps` (never part of the warmup) and the rate holds at its peak before it.
+            Defaults to `1.0`: decay from the end of warmup, BERT's schedule.
 
     Create it in the model's `strategy.scope()`: `total_steps` becomes a
     variable there; change it with `revise(total_steps)`.
     """
 
     def __init__(self, peak_learning_rate, total_steps, warmup_proportion=0.1,
-                 end_learning_rate=0.0):
+                 end_learning_rate=0.0, decay_proportion=1.0):
         validation.check_positive_float("peak_learning_rate", peak_learning_rate)
         validation.check_positive_int("total_steps", total_steps)
         validation.check_rate("warmup_proportion", warmup_proportion)
@@ -53,6 +58,9 @@ class RevisableWarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule
         self.peak_learning_rate = float(peak_learning_rate)
         self.warmup_proportion = float(warmup_proportion)
         self.end_learning_rate = float(end_learning_rate)
+        if not 0.0 < decay_proportion <= 1.0:
+            raise ValueError(f"`decay_proportion` ({decay_proportion}) must be in (0, 1].")
+        self.decay_proportion = float(decay_proportion)
         self.initial_total_steps = int(total_steps)
         self.total_steps = keras.Variable(
             float(total_steps),
@@ -75,7 +83,11 @@ class RevisableWarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule
         peak = self.peak_learning_rate
         end = self.end_learning_rate
         warmup_rate = peak * step / warmup
-        progress = ops.clip((step - warmup) / ops.maximum(total - warmup, 1.0), 0.0, 1.0)
+        # The decay takes the last `decay_proportion` of the steps (never part of the warmup);
+        # the rate holds at its peak in between.
+        decay_start = ops.maximum(warmup, total * (1.0 - self.decay_proportion))
+        progress = ops.clip(
+            (step - decay_start) / ops.maximum(total - decay_start, 1.0), 0.0, 1.0)
         decay_rate = peak + (end - peak) * progress
         return ops.where(step <= warmup, warmup_rate, decay_rate)
 
@@ -85,6 +97,7 @@ class RevisableWarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule
             "total_steps": self.initial_total_steps,
             "warmup_proportion": self.warmup_proportion,
             "end_learning_rate": self.end_learning_rate,
+            "decay_proportion": self.decay_proportion,
         }
 
 

@@ -26,6 +26,23 @@ def test_schedule_warms_up_then_decays_and_follows_revisions():
     assert restored.get_config() == schedule.get_config()
 
 
+def test_schedule_holds_the_peak_until_the_decay_proportion():
+    schedule = RevisableWarmupLinearDecay(1e-3, total_steps=100, warmup_proportion=0.1,
+                                          decay_proportion=0.2)
+    # Warmup over 10 steps, the peak until step 80, then a linear fall to 0 at step 100.
+    np.testing.assert_allclose(_rates(schedule, [4, 9, 50, 79, 89, 99]),
+                               [5e-4, 1e-3, 1e-3, 1e-3, 5e-4, 0.0], rtol=1e-5, atol=1e-9)
+    schedule.revise(50)
+    np.testing.assert_allclose(_rates(schedule, [4, 30, 39, 44, 49]),
+                               [1e-3, 1e-3, 1e-3, 5e-4, 0.0], rtol=1e-5, atol=1e-9)
+    # It never decays into the warmup.
+    short = RevisableWarmupLinearDecay(1e-3, total_steps=10, warmup_proportion=0.5,
+                                       decay_proportion=1.0)
+    np.testing.assert_allclose(_rates(short, [4, 7, 9]), [1e-3, 4e-4, 0.0], rtol=1e-5, atol=1e-9)
+    restored = RevisableWarmupLinearDecay.from_config(schedule.get_config())
+    assert restored.get_config() == schedule.get_config()
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -37,6 +54,8 @@ def test_schedule_warms_up_then_decays_and_follows_revisions():
          r"`warmup_proportion` must be a number in \[0, 1\)"),
         ({"peak_learning_rate": 1e-3, "total_steps": 10, "end_learning_rate": 1.0},
          r"`end_learning_rate` \(1.0\) must be in \[0, `peak_learning_rate` \(0.001\)\]"),
+        ({"peak_learning_rate": 1e-3, "total_steps": 10, "decay_proportion": 0.0},
+         r"`decay_proportion` \(0.0\) must be in \(0, 1\]"),
     ],
 )
 def test_schedule_errors(kwargs, message):
