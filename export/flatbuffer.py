@@ -51,11 +51,10 @@ def inspect_model(content):
         `flex_ops` (custom ops of the Select TF ops delegate), `variable_ops`,
         `num_subgraphs`, `tensor_types` ({type: count}), `compute_ops` and
         `integer_compute_ops` (ops other than QUANTIZE/DEQUANTIZE, and those of them whose first
-        output is int8/int16), `fully_connected_weights_by_type` (weight elements of the
-        fully connected layers, i.e. their multiply-accumulates per token, by weight type: how
-        much of the arithmetic is quantized), `fully_connected_macs_by_arithmetic` (the same
-        multiply-accumulates by how they are computed: `int8` with calibrated int8 inputs,
-        `dynamic_int8` with float inputs quantized per call and int8 weights, `float`),
+        output is int8/int16), `fully_connected_macs_by_arithmetic` (weight elements of the
+        fully connected layers, i.e. their multiply-accumulates per token, by how they are
+        computed: `int8` with calibrated int8 inputs, `dynamic_int8` with float inputs quantized
+        per call and int8 weights, `float`: how much of the arithmetic is quantized),
         `int8_weight_fraction` (of the elements of the float and integer constants, those in
         int8),
         `resource_tensors`.
@@ -68,8 +67,7 @@ def inspect_model(content):
     types = collections.Counter()
     compute_ops = integer_ops = resource_tensors = 0
     float_op_types = collections.Counter()
-    # Multiply-accumulates per token of the fully connected layers, by weight type.
-    fc_macs = collections.Counter()
+    # Multiply-accumulates per token of the fully connected layers, by arithmetic.
     fc_arithmetic = collections.Counter()
     constants = collections.Counter()  # Elements of constant tensors, by type.
     for s in range(model.SubgraphsLength()):
@@ -90,11 +88,9 @@ def inspect_model(content):
             if name == "FULLY_CONNECTED" and operator.InputsLength() > 1:
                 weight = subgraph.Tensors(operator.Inputs(1))
                 macs = int(np.prod(weight.ShapeAsNumpy()))
-                weight_type = tensor_types[operator.Inputs(1)]
-                fc_macs[weight_type] += macs
                 if tensor_types[operator.Inputs(0)] == "INT8":
                     fc_arithmetic["int8"] += macs
-                elif weight_type == "INT8":
+                elif tensor_types[operator.Inputs(1)] == "INT8":
                     fc_arithmetic["dynamic_int8"] += macs
                 else:
                     fc_arithmetic["float"] += macs
@@ -119,7 +115,6 @@ def inspect_model(content):
         "integer_compute_ops": integer_ops,
         "float_compute_ops_by_type": dict(sorted(float_op_types.items())),
         "resource_tensors": resource_tensors,
-        "fully_connected_weights_by_type": dict(sorted(fc_macs.items())),
         "fully_connected_macs_by_arithmetic": dict(sorted(fc_arithmetic.items())),
         "int8_weight_fraction": constants["INT8"] / max(1, sum(
             constants[name] for name in ("INT8", "FLOAT32", "FLOAT16"))),
@@ -246,29 +241,28 @@ def quantize_float_weights(content, min_elements=1024):
     fully_connected = schema.BuiltinOperator.FULLY_CONNECTED
     gather = schema.BuiltinOperator.GATHER
     # What reads each constant buffer: (op, input position, whether the op's first input is
-    # float, and for GATHER which op). A buffer is quantized only when every reader is a float
-    # fully connected layer's weight (the converter shares identical constants between layers)
-    # or when one GATHER reads it as its table.
-    readers = collections.defaultdict(set)
-    for s, subgraph in enumerate(model.subgraphs):
-        for o, operator in enumerate(subgraph.operators):
+    # float), once per reading. A buffer is quantized only when every reader is a float fully
+    # connected layer's weight (the converter shares identical constants between layers) or when
+    # one GATHER alone reads it as its table.
+    readers = collections.defaultdict(list)
+    for subgraph in model.subgraphs:
+        for operator in subgraph.operators:
             op = builtin[operator.opcodeIndex]
             float_input = (len(operator.inputs) > 0 and operator.inputs[0] >= 0 and
                            subgraph.tensors[operator.inputs[0]].type == schema.TensorType.FLOAT32)
             for position, index in enumerate(operator.inputs):
                 if index >= 0 and subgraph.tensors[index].buffer:
-                    readers[subgraph.tensors[index].buffer].add(
-                        (op, position, float_input, (s, o) if op == gather else None))
+                    readers[subgraph.tensors[index].buffer].append((op, position, float_input))
 
     def read_only_as_weights(buffer):
-        return all(use[:3] == (fully_connected, 1, True) for use in readers[buffer])
+        return all(use == (fully_connected, 1, True) for use in readers[buffer])
 
     def read_only_as_table(buffer):
-        return len(readers[buffer]) == 1 and next(iter(readers[buffer]))[:2] == (gather, 0)
+        return len(readers[buffer]) == 1 and readers[buffer][0][:2] == (gather, 0)
 
     quantized_buffers = {}  # Old float buffer -> (new int8 buffer, scales).
     new_buffers = set()
-    changed = False
+    hybrid_layers = table_lookups = 0
     for subgraph in model.subgraphs:
         operators = []
         for operator in subgraph.operators:
@@ -292,10 +286,7 @@ def quantize_float_weights(content, min_elements=1024):
                 options.asymmetricQuantizeInputs = True
                 operator.builtinOptions = options
                 operator.builtinOptionsType = schema.BuiltinOptions.FullyConnectedOptions
-                # Version 12: hybrid (float input, int8 per-channel weights) with asymmetric
-                # input quantization, as the converter writes it for dynamic-range models.
-                _opcode_index(model, fully_connected, 12)
-                changed = True
+                hybrid_layers += 1
             elif op == gather:
                 table, output = operator.inputs[0], operator.outputs[0]
                 values = _constant(model, subgraph, table)
@@ -314,16 +305,21 @@ def quantize_float_weights(content, min_elements=1024):
                 _set_int8(gathered, 0, scale)
                 subgraph.tensors.append(gathered)
                 operator.outputs = [len(subgraph.tensors) - 1]
-                _opcode_index(model, gather, 2)
                 dequantize = schema.OperatorT()
                 dequantize.opcodeIndex = _opcode_index(model, schema.BuiltinOperator.DEQUANTIZE, 2)
                 dequantize.inputs = [len(subgraph.tensors) - 1]
                 dequantize.outputs = [output]
                 operators.append(dequantize)
-                changed = True
+                table_lookups += 1
         subgraph.operators = operators
-    if not changed:
+    if not hybrid_layers and not table_lookups:
         return content
+    if hybrid_layers:
+        # Version 12: hybrid (float input, int8 per-channel weights) with asymmetric input
+        # quantization, as the converter writes it for dynamic-range models.
+        _opcode_index(model, fully_connected, 12)
+    if table_lookups:
+        _opcode_index(model, gather, 2)  # int8 tables.
     builder = flatbuffers.Builder(len(content) // 2 + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
