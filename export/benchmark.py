@@ -102,7 +102,7 @@ def _time_calls(call, warmup, runs):
 
 def benchmark_file(path, lengths, threads, runs, warmup, padded_tokens):
     """Times one file in this process; see the module docstring. Returns a dict."""
-    from export import litert  # pylint: disable=import-outside-toplevel
+    from export.core import litert  # pylint: disable=import-outside-toplevel
 
     manifest = litert.read_manifest(path)
     if manifest is None:
@@ -300,7 +300,7 @@ def run(files, out="benchmark", lengths=(16, 32, 64, 128), threads=(1, 2), runs=
                      "padded_tokens": padded_tokens, "batch_size": 1},
         "files": entries,
     }
-    from export import evaluation  # pylint: disable=import-outside-toplevel
+    from export.core import evaluation  # pylint: disable=import-outside-toplevel
 
     evaluation.write_json(out + ".json", report)
     write_chart(out + ".png", entries)

@@ -3,7 +3,7 @@
 Every file is run twice on the same inputs: here, with `ai_edge_litert`, and on arm64, inside the
 Debian arm64 root file system that `scripts/setup_arm64.sh` builds (qemu-user via binfmt_misc,
 Debian's arm64 Python 3.11, ai-edge-litert's aarch64 wheel). Both sides run
-`export/arm64_runner.py`; the arm64 side runs once per file (a process start under emulation
+`export/core/arm64_runner.py`; the arm64 side runs once per file (a process start under emulation
 costs seconds), with all examples passed in one `.npz`. The emulated CPU is a QEMU model
 (`--arm64_cpu`, default Cortex-A76), described to LiteRT's cpuinfo through a generated
 /proc/cpuinfo so that the XNNPACK delegate starts as it would on a phone; the report says how
@@ -48,8 +48,8 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from export import arm64_runner
-from export import evaluation
+from export.core import arm64_runner
+from export.core import evaluation
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -785,7 +785,7 @@ def main(argv):
             "rootfs": os.path.abspath(_ROOTFS.value),
             "how": (
                 f"chroot into the Debian arm64 rootfs, {_ARM64_PYTHON.value} "
-                "export/arm64_runner.py; arm64 binaries run by qemu-user via binfmt_misc"
+                "export/core/arm64_runner.py; arm64 binaries run by qemu-user via binfmt_misc"
             ),
         }
     command = ["python", "-m", "export.check_arm64"] + argv[1:] + [

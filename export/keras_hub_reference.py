@@ -19,10 +19,10 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from export import evaluation
-from export import flatbuffer
-from export import graphs
-from export import model_dir as model_dir_lib
+from export.core import evaluation
+from export.core import flatbuffer
+from export.core import graphs
+from export.core import model_dir as model_dir_lib
 FLAGS = flags.FLAGS
 
 
@@ -91,7 +91,7 @@ def write_reference(model_dir, out, quantize="dynamic"):
                 examples.append({"token_ids": ids.astype(np.int32),
                                  "segment_ids": np.zeros((1, length), np.int32),
                                  "padding_mask": np.ones((1, length), np.int32)})
-            from export import quantization  # pylint: disable=import-outside-toplevel
+            from export.core import quantization  # pylint: disable=import-outside-toplevel
 
             content = quantization.int8_converter(scratch, examples).convert()
         else:

@@ -52,9 +52,9 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
-from export import evaluation
-from export import graphs
-from export import model_dir as model_dir_lib
+from export.core import evaluation
+from export.core import graphs
+from export.core import model_dir as model_dir_lib
 FLAGS = flags.FLAGS
 
 
@@ -174,7 +174,7 @@ def export_saved_model(model_dir, out, version=None, overwrite=False, eval_path=
     """Writes the serving SavedModel of `model_dir` to `out/<version>/`, atomically.
 
     Args:
-        model_dir: str. Fine-tuned model directory (see `export.model_dir`).
+        model_dir: str. Fine-tuned model directory (see `export.core.model_dir`).
         out: str. The model base path.
         version: int or None. None: `next_version(out)`.
         overwrite: bool. Replace an existing version instead of raising.
@@ -316,7 +316,7 @@ def verify_saved_model(path, info, texts, texts_pair, expected_logits, max_abs_d
 
     Args:
         path: str. The SavedModel directory.
-        info: `export.model_dir.ModelDir`.
+        info: `export.core.model_dir.ModelDir`.
         texts: list of str; texts_pair: list of str or None.
         expected_logits: float32 array `(len(texts), C)`: the Keras model's.
         max_abs_diff: float. Largest |logit difference| allowed.

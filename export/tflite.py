@@ -7,7 +7,7 @@
         --quantize=dynamic --eval=../shared/data/sst2/test.tsv
 
     # Full-integer int8, calibrated on training text; the op roles that cost most accuracy keep
-    # float activations with int8 weights (see export/quantization.py); the report also shows
+    # float activations with int8 weights (see export/core/quantization.py); the report also shows
     # naive full int8.
     python -m export.tflite --model_dir=/tmp/minilm_sst2 --out=exported/model_int8.tflite \\
         --quantize=int8 --calibration_data=../shared/data/sst2/train.tsv \\
@@ -49,12 +49,12 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
-from export import evaluation
-from export import flatbuffer
-from export import graphs
-from export import litert
-from export import model_dir as model_dir_lib
-from export import quantization
+from export.core import evaluation
+from export.core import flatbuffer
+from export.core import graphs
+from export.core import litert
+from export.core import model_dir as model_dir_lib
+from export.core import quantization
 
 QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")
 FLAGS = flags.FLAGS
@@ -363,7 +363,7 @@ def convert(model_dir, out, quantize="none", string_input=False, eval_path=None,
     """Converts `model_dir` to `out` and writes the manifest and parity report beside it.
 
     Args:
-        model_dir: str. Fine-tuned model directory (see `export.model_dir`).
+        model_dir: str. Fine-tuned model directory (see `export.core.model_dir`).
         out: str. The `.tflite` path.
         quantize: str. One of `QUANTIZE_MODES`.
         string_input: bool. Tokenizer and packer inside the file.
@@ -375,7 +375,7 @@ def convert(model_dir, out, quantize="none", string_input=False, eval_path=None,
         int8_target_agreement: float. Selective int8's held-out agreement target.
         int8_mse_budget: float. Selective int8's held-out mean squared logit difference target.
         int8_max_float_roles: int or None. Selective int8 keeps at most this many op roles
-            (see `export.quantization.ROLES`) in float.
+            (see `export.core.quantization.ROLES`) in float.
         int8_fallback: str. Selective int8: `dynamic` gives the ops kept out of full-integer
             int8 weights (dynamic-range), `float` keeps them float32.
         min_agreement: float. The parity threshold.
@@ -387,7 +387,7 @@ def convert(model_dir, out, quantize="none", string_input=False, eval_path=None,
 
     Raises:
         ValueError: bad arguments or inputs.
-        export.flatbuffer.ConversionError: the file would not run on stock LiteRT, still has
+        export.core.flatbuffer.ConversionError: the file would not run on stock LiteRT, still has
             variable ops, or returns non-finite logits. Nothing is written then.
     """
     if quantize not in QUANTIZE_MODES:

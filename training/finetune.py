@@ -209,7 +209,7 @@ _DEFAULT_MAX_SEQ_LENGTH = {"classification": 128, "qa": 384, "token_classificati
 def make_task(name, max_seq_length):
     """The task object for `name`, configured from the flags."""
     if name == "classification":
-        from training.tasks.classification import ClassificationTask
+        from keras_bert.tasks.classification import ClassificationTask
 
         return ClassificationTask(
             max_seq_length=max_seq_length,
@@ -221,7 +221,7 @@ def make_task(name, max_seq_length):
             skip_bad_lines=FLAGS.skip_bad_lines,
         )
     if name == "qa":
-        from training.tasks.question_answering import QuestionAnsweringTask
+        from keras_bert.tasks.question_answering import QuestionAnsweringTask
 
         return QuestionAnsweringTask(
             max_seq_length=max_seq_length,
@@ -229,7 +229,7 @@ def make_task(name, max_seq_length):
             max_query_length=FLAGS.max_query_length,
             max_answer_length=FLAGS.max_answer_length,
         )
-    from training.tasks.token_classification import TokenClassificationTask
+    from keras_bert.tasks.token_classification import TokenClassificationTask
 
     return TokenClassificationTask(max_seq_length=max_seq_length)
 
@@ -351,14 +351,14 @@ def main(argv):
     _check_flags()
     started = _PROGRAM_START
 
-    from training import distribution
+    from training.core import distribution
 
     # Devices first: logical CPU devices and TPUs must be set up before TF starts.
     strategy = distribution.create_strategy(
         FLAGS.strategy, num_cpu_devices=FLAGS.num_cpu_devices, tpu_address=FLAGS.tpu
     )
     from keras_bert.models import model_dir as model_dir_lib
-    from training import finite_loss, input_pipeline, optimization, time_budget
+    from training.core import finite_loss, input_pipeline, optimization, time_budget
 
     keras.utils.set_random_seed(FLAGS.seed)
     chief = distribution.is_chief(strategy)
@@ -673,7 +673,7 @@ class _Selection(keras.callbacks.Callback):
 
             weights = model.get_weights()
             if not all(np.isfinite(w).all() for w in weights if w.dtype.kind == "f"):
-                from training.finite_loss import NonFiniteLossError, failure_message
+                from training.core.finite_loss import NonFiniteLossError, failure_message
 
                 raise NonFiniteLossError(
                     failure_message(step, "the weights are not finite", self.kept)

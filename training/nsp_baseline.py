@@ -23,7 +23,7 @@ import numpy as np
 from absl import app
 from absl import flags
 
-from training import pretraining_data
+from training.core import pretraining_data
 
 FLAGS = flags.FLAGS
 

@@ -61,8 +61,8 @@ def _split_pair(line, what):
 
 def predict_classification(model_dir, lines, batch_size=64):
     """One dict per line: `label`, `probability`, `probabilities` (or `value` for regression)."""
-    from training import input_pipeline
-    from training.tasks import classification
+    from keras_bert import inputs as model_inputs
+    from keras_bert.tasks import classification
 
     pairs = None
     texts = lines
@@ -70,7 +70,7 @@ def predict_classification(model_dir, lines, batch_size=64):
         split = [_split_pair(line, "text<TAB>pair") for line in lines]
         texts, pairs = [a for a, _ in split], [b for _, b in split]
     inputs = classification.pack(model_dir.tokenizer, texts, pairs, model_dir.max_seq_length)
-    logits = input_pipeline.predict(model_dir.model, inputs, batch_size)
+    logits = model_inputs.predict(model_dir.model, inputs, batch_size)
     if model_dir.regression:
         return [{"value": float(row[0])} for row in logits]
     probabilities = classification.softmax(logits)
@@ -90,8 +90,8 @@ def predict_classification(model_dir, lines, batch_size=64):
 
 def predict_qa(model_dir, lines, batch_size=64):
     """One dict per `question<TAB>context` line: `answer`, `probability`."""
-    from training.tasks import question_answering as qa
-    from training.tasks.words import split_words
+    from keras_bert.tasks import question_answering as qa
+    from keras_bert.text.words import split_words
 
     examples = []
     for index, line in enumerate(lines):
@@ -121,7 +121,7 @@ def predict_qa(model_dir, lines, batch_size=64):
 
 def predict_tokens(model_dir, lines, batch_size=64):
     """One dict per line: `words`, `tags`, `probabilities` (of each chosen tag)."""
-    from training.tasks import token_classification as tc
+    from keras_bert.tasks import token_classification as tc
 
     word_lists = [line.split() for line in lines]
     features = tc.convert_sentences(model_dir.tokenizer, word_lists, model_dir.max_seq_length)

@@ -53,8 +53,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from absl import app, flags, logging  # noqa: E402
 
-from training.distribution import STRATEGIES  # noqa: E402
-from training.pretraining_data import DEFAULT_EVAL_SEED  # noqa: E402
+from training.core.distribution import STRATEGIES  # noqa: E402
+from training.core.pretraining_data import DEFAULT_EVAL_SEED  # noqa: E402
 
 PRESET_NAMES = ("bert_tiny", "bert_mini", "bert_small", "bert_medium", "bert_base", "bert_large")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
@@ -448,7 +448,7 @@ def main(argv):
     _check_flags()
     deadline = started + 60.0 * FLAGS.max_minutes if FLAGS.max_minutes else None
 
-    from training import distribution
+    from training.core import distribution
 
     # Devices first: logical CPU devices and TPUs must be set up before TF starts.
     strategy = distribution.create_strategy(
@@ -458,8 +458,8 @@ def main(argv):
 
     from keras_bert.models.bert_pretrainer import BertPretrainer
     from keras_bert.text.bert_tokenizer import BertTokenizer
-    from training import finite_loss, global_gradients, pretraining_callbacks, pretraining_data
-    from training import time_budget
+    from training.core import finite_loss, global_gradients, pretraining_callbacks, pretraining_data
+    from training.core import time_budget
 
     class TrainablePretrainer(global_gradients.GlobalGradientTrainStep, BertPretrainer):
         """`BertPretrainer` with the global-gradient train step (not saved as such)."""

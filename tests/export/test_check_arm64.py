@@ -1,4 +1,4 @@
-"""Tests of `export.check_arm64` and `export.arm64_runner`.
+"""Tests of `export.check_arm64` and `export.core.arm64_runner`.
 
 The default tests cover the host side: reading the TSV, the comparison, the verdicts, the
 report, and the runner on small token-id `.tflite` files here. The slow test runs those files on
@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 
-from export import arm64_runner
+from export.core import arm64_runner
 from export import check_arm64
 from tests.export import token_id_models
 

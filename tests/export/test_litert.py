@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from export import litert
+from export.core import litert
 
 
 def test_prefers_ai_edge_litert():

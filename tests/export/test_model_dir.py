@@ -5,8 +5,8 @@ import shutil
 import numpy as np
 import pytest
 
-from export import evaluation
-from export import model_dir as model_dir_lib
+from export.core import evaluation
+from export.core import model_dir as model_dir_lib
 from keras_bert.models import BertClassifier
 from tests.export.conftest import SST2_TEST
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export import evaluation
-from export import model_dir as model_dir_lib
+from export.core import evaluation
+from export.core import model_dir as model_dir_lib
 from export import saved_model
 from tests.export.conftest import SST2_TEST
 

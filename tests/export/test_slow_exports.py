@@ -5,11 +5,11 @@ import os
 import numpy as np
 import pytest
 
-from export import evaluation
-from export import flatbuffer
+from export.core import evaluation
+from export.core import flatbuffer
 from export import keras_hub_reference
-from export import litert
-from export import model_dir as model_dir_lib
+from export.core import litert
+from export.core import model_dir as model_dir_lib
 from export import saved_model
 from export import tflite
 from tests.export import model_dirs

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export import evaluation
-from export import flatbuffer
-from export import litert
-from export import model_dir as model_dir_lib
-from export import quantization
+from export.core import evaluation
+from export.core import flatbuffer
+from export.core import litert
+from export.core import model_dir as model_dir_lib
+from export.core import quantization
 from export import tflite
 from tests.export.conftest import EVAL_LIMIT
 from tests.export.conftest import SST2_TEST

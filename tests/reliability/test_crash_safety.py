@@ -42,7 +42,7 @@ def run_and_kill(args, delay):
 
 
 def check_tflite(out_dir, context):
-    from export import litert
+    from export.core import litert
 
     path = os.path.join(out_dir, "model.tflite")
     if not os.path.exists(path):

@@ -25,7 +25,7 @@ def run_module(module, *args, timeout=300):
 
 
 def test_malformed_tsv_line_names_file_and_line_and_can_be_skipped(tmp_path):
-    from training.tasks import classification
+    from keras_bert.tasks import classification
 
     path = tmp_path / "train.tsv"
     path.write_text("sentence\tlabel\ngood film\t1\nno label here\nbad film\t0\nx\ty\tz\n")
@@ -38,7 +38,7 @@ def test_malformed_tsv_line_names_file_and_line_and_can_be_skipped(tmp_path):
 
 
 def test_invalid_utf8_line_names_file_and_line(tmp_path):
-    from training.tasks import classification
+    from keras_bert.tasks import classification
 
     path = tmp_path / "train.tsv"
     path.write_bytes(b"sentence\tlabel\ngood\t1\nbad \xff\xfe bytes\t0\nfine\t0\n")
@@ -49,7 +49,7 @@ def test_invalid_utf8_line_names_file_and_line(tmp_path):
 
 
 def test_bad_jsonl_lines_and_empty_labels(tmp_path):
-    from training.tasks import classification
+    from keras_bert.tasks import classification
 
     path = tmp_path / "train.jsonl"
     path.write_text('{"sentence": "a", "label": "x"}\n{not json\n[1]\n{"sentence": "b", "label": ""}\n'
@@ -62,7 +62,7 @@ def test_bad_jsonl_lines_and_empty_labels(tmp_path):
 
 
 def test_a_file_of_only_bad_lines_is_still_an_error(tmp_path):
-    from training.tasks import classification
+    from keras_bert.tasks import classification
 
     path = tmp_path / "train.tsv"
     path.write_text("sentence\tlabel\nonly one column\n")
@@ -71,7 +71,7 @@ def test_a_file_of_only_bad_lines_is_still_an_error(tmp_path):
 
 
 def test_missing_input_file(tmp_path):
-    from training.tasks import classification
+    from keras_bert.tasks import classification
 
     with pytest.raises(ValueError, match=r"Input file .*missing.tsv' does not exist"):
         classification.read_examples(str(tmp_path / "missing.tsv"))
@@ -97,7 +97,7 @@ def _garbage_file(directory, name, size=4096):
 
 
 def test_truncated_or_corrupt_keras_file_names_the_file(tiny_model_dir, tmp_path):
-    from export import model_dir as export_model_dir
+    from export.core import model_dir as export_model_dir
     from keras_bert.models import load_model_dir
     from keras_bert.models.model_dir import load_keras_file
 
@@ -130,7 +130,7 @@ def test_truncated_keras_encoder_checkpoint_is_a_checkpoint_error(tmp_path):
 
 
 def test_truncated_or_corrupt_tflite_file_names_the_file(tflite_path, tmp_path):
-    from export import litert
+    from export.core import litert
 
     for fraction in (0.0, 0.01, 0.5, 0.99):
         bad = _truncated_copy(tflite_path, tmp_path, fraction)

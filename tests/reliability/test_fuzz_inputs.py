@@ -12,7 +12,7 @@ import tempfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from training.tasks import classification
+from keras_bert.tasks import classification
 
 SETTINGS = settings(
     max_examples=int(os.environ.get("KERAS_BERT_PROPERTY_EXAMPLES", "50")),

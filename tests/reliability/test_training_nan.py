@@ -17,7 +17,7 @@ VOCAB = shared_path("models", "all-MiniLM-L6-v2", "vocab.txt")
 
 
 def test_guard_raises_at_the_first_non_finite_loss_before_later_callbacks():
-    from training.finite_loss import FiniteLossGuard, NonFiniteLossError
+    from training.core.finite_loss import FiniteLossGuard, NonFiniteLossError
 
     class Recorder(keras.callbacks.Callback):
         def __init__(self):

@@ -39,7 +39,7 @@ def examples(tiny_model_dir):
 
 
 def litert_predictor(tflite_path):
-    from export import litert
+    from export.core import litert
 
     classifier = litert.LiteRTClassifier(tflite_path, num_threads=1)
     return lambda row: classifier.logits_from_token_ids(

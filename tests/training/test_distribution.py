@@ -6,7 +6,7 @@ import sys
 import pytest
 import tensorflow as tf
 
-from training import distribution
+from training.core import distribution
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
@@ -50,7 +50,7 @@ def test_is_chief_from_tf_config(monkeypatch):
 def test_mirrored_over_logical_cpus_in_a_fresh_process():
     # Logical devices must be configured before TensorFlow starts: a new process.
     code = (
-        "from training import distribution\n"
+        "from training.core import distribution\n"
         "s = distribution.create_strategy('mirrored', num_cpu_devices=2)\n"
         "import tensorflow as tf\n"
         "print(s.num_replicas_in_sync, len(tf.config.list_logical_devices('CPU')))\n"

@@ -87,7 +87,7 @@ def test_model_dir_contract(topics_model_dir):
 
 def test_reported_accuracy_is_the_saved_models(topics_model_dir):
     """metrics.json's accuracy is recomputed from model.keras and the eval file."""
-    from training.tasks import classification
+    from keras_bert.tasks import classification
 
     loaded = load_model_dir(topics_model_dir)
     examples = classification.read_examples(_topics("test"))

@@ -1,7 +1,8 @@
 import keras
 import numpy as np
 
-from training import input_pipeline
+from keras_bert import inputs as model_inputs
+from training.core import input_pipeline
 
 RNG = np.random.default_rng(7)
 
@@ -72,7 +73,7 @@ class Echo(keras.Model):
 def test_predict_restores_input_order_and_pads_sequence_outputs():
     lengths = RNG.integers(1, 30, size=50)
     features = _features(lengths, max_length=32)
-    outputs = input_pipeline.predict(Echo(), features, batch_size=8, sequence_outputs=True)
+    outputs = model_inputs.predict(Echo(), features, batch_size=8, sequence_outputs=True)
     np.testing.assert_array_equal(outputs["row"][:, 0], np.arange(1, 51))
     assert outputs["tokens"].shape == (50, lengths.max())
     for row, length in enumerate(lengths):
@@ -81,6 +82,6 @@ def test_predict_restores_input_order_and_pads_sequence_outputs():
 
 
 def test_length_sorted_batches_round_to_multiples_of_eight():
-    batches = input_pipeline.length_sorted_batches(np.array([3, 30, 9, 17, 12]), 2)
+    batches = model_inputs.length_sorted_batches(np.array([3, 30, 9, 17, 12]), 2)
     assert [sorted(b.tolist()) for b, _ in batches] == [[0, 2], [3, 4], [1]]
     assert [length for _, length in batches] == [16, 24, 30]

@@ -10,7 +10,7 @@ import pytest
 
 from keras_bert.text import BertTokenizer
 from training import nsp_baseline
-from training.pretraining_data import CorpusExamples
+from training.core.pretraining_data import CorpusExamples
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Four documents, each with its own words: a true next segment shares words with its first

@@ -6,7 +6,7 @@ import pytest
 
 from keras_bert import BertEncoder
 from keras_bert.models import BertClassifier
-from training.optimization import (
+from training.core.optimization import (
     WarmupLinearDecay,
     create_optimizer,
     decay_exempt_variables,

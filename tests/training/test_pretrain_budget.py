@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from training.time_budget import RevisableWarmupLinearDecay, TrainingBudget
+from training.core.time_budget import RevisableWarmupLinearDecay, TrainingBudget
 
 
 def _rates(schedule, steps):

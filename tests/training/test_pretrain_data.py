@@ -7,7 +7,7 @@ import pytest
 
 from keras_bert.text import BertTokenizer
 from keras_bert.text.pretraining_data_writer import write_pretraining_data
-from training.pretraining_data import CorpusExamples, records_dataset, records_metadata
+from training.core.pretraining_data import CorpusExamples, records_dataset, records_metadata
 
 WORDS = ("the cat sat on a mat near dog and bird ran over hill under tree by river "
          "sun moon star sky blue red green small big old new").split()

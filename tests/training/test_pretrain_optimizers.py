@@ -7,8 +7,8 @@ import pytest
 from keras_bert import BertEncoder
 from keras_bert.models import BertPretrainer
 from tests.test_case import to_numpy
-from training import global_gradients
-from training.lamb import Lamb
+from training.core import global_gradients
+from training.core.lamb import Lamb
 
 TINY = dict(
     vocabulary_size=40, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16, dropout=0.0

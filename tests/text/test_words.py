@@ -1,6 +1,6 @@
 import keras_bert
 from tests.test_case import shared_path
-from training.tasks import words
+from keras_bert.text import words
 
 
 def test_split_words_like_bert():

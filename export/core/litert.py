@@ -1,6 +1,6 @@
 """Runs the exported `.tflite` classifiers with the LiteRT interpreter.
 
-    from export import litert
+    from export.core import litert
 
     # The string model: text in, prediction out (tensorflow-text's kernels registered).
     classifier = litert.LiteRTClassifier("exported/model_text.tflite")
@@ -22,7 +22,7 @@ import threading
 
 import numpy as np
 
-# The signatures' names (as in export/graphs.py; not imported from there, so that running a
+# The signatures' names (as in export/core/graphs.py; not imported from there, so that running a
 # model needs neither TensorFlow nor the tokenizer).
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
 TEXT_INPUT = "text"

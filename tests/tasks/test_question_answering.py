@@ -6,10 +6,10 @@ import pytest
 
 import keras_bert
 from tests.test_case import shared_path
-from training.tasks import question_answering as qa
-from training.tasks import words
+from keras_bert.tasks import question_answering as qa
+from keras_bert.text import words
 
-DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__)))), "data")
+DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "data")
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ import pytest
 
 import keras_bert
 from tests.test_case import shared_path
-from training.input_pipeline import IGNORED_LABEL
-from training.tasks import token_classification as tc
+from keras_bert.inputs import IGNORED_LABEL
+from keras_bert.tasks import token_classification as tc
 
-DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__)))), "data")
+DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "data")
 
 
 def test_reads_conll_with_docstart_and_pos_columns(tmp_path):

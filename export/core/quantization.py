@@ -36,9 +36,9 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from export import flatbuffer
-from export import graphs
-from export import litert
+from export.core import flatbuffer
+from export.core import graphs
+from export.core import litert
 
 # The quantization debugger (used here for its calibrated model and `denylisted_nodes`) wants
 # examples of one fixed shape: calibration texts cut to this many real tokens, no padding.

@@ -17,7 +17,7 @@ import re
 import numpy as np
 from absl import logging
 
-from training.input_pipeline import FEATURE_NAMES
+from keras_bert.inputs import INPUT_NAMES
 
 INPUT_FORMATS = ("tsv", "csv", "jsonl")
 _PACK_CHUNK = 8192
@@ -288,7 +288,7 @@ def pack(tokenizer, texts, pairs=None, max_seq_length=128):
         dict of int32 arrays `(len(texts), max_seq_length)`: `token_ids`,
         `segment_ids`, `padding_mask`.
     """
-    chunks = {name: [] for name in FEATURE_NAMES}
+    chunks = {name: [] for name in INPUT_NAMES}
     for start in range(0, len(texts), _PACK_CHUNK):
         end = start + _PACK_CHUNK
         packed = tokenizer.pack(
@@ -296,7 +296,7 @@ def pack(tokenizer, texts, pairs=None, max_seq_length=128):
             None if pairs is None else list(pairs[start:end]),
             max_length=max_seq_length,
         )
-        for name in FEATURE_NAMES:
+        for name in INPUT_NAMES:
             chunks[name].append(np.asarray(packed[name], np.int32))
     return {name: np.concatenate(parts) for name, parts in chunks.items()}
 
@@ -443,7 +443,7 @@ class ClassificationTask:
 
     def evaluate(self, model, data, labels, batch_size=128):
         """Metrics of `model` on `data` (accuracy and macro F1, or MSE and correlations)."""
-        from training.input_pipeline import predict
+        from keras_bert.inputs import predict
 
         logits = predict(model, data.inputs, batch_size)
         if self.regression:

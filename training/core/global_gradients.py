@@ -24,8 +24,8 @@ and under every strategy.
 import keras
 
 from keras_bert.layers import validation
-from training import lamb
-from training.optimization import decay_exempt_variables
+from training.core import lamb
+from training.core.optimization import decay_exempt_variables
 
 OPTIMIZERS = ("adamw", "lamb")
 
@@ -48,7 +48,7 @@ class GlobalGradientAdamW(PreReducedGradients, keras.optimizers.AdamW):
 
 @keras.saving.register_keras_serializable(package="keras_bert")
 class GlobalGradientLamb(PreReducedGradients, lamb.Lamb):
-    """`training.lamb.Lamb` for `GlobalGradientTrainStep` models."""
+    """`training.core.lamb.Lamb` for `GlobalGradientTrainStep` models."""
 
 
 def create_optimizer(
@@ -66,7 +66,7 @@ def create_optimizer(
 
     Args:
         model: the built model (its variables decide the decay exemptions,
-            see `training.optimization.decay_exempt_variables`).
+            see `training.core.optimization.decay_exempt_variables`).
         name: string. `"adamw"` or `"lamb"`.
         learning_rate: float or a `LearningRateSchedule`.
         weight_decay: float. Defaults to `0.01`.
@@ -267,6 +267,6 @@ def _check_optimizer(optimizer):
     if not isinstance(inner, PreReducedGradients):
         raise ValueError(
             "A `GlobalGradientTrainStep` model needs an optimizer from "
-            "`training.global_gradients.create_optimizer` (it all-reduces gradients "
+            "`training.core.global_gradients.create_optimizer` (it all-reduces gradients "
             f"itself); received {type(inner).__name__}."
         )

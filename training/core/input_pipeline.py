@@ -8,8 +8,7 @@ every batch is cut to the longest real sequence it holds:
   with `tf.data.Dataset.bucket_by_sequence_length`, each batch trimmed to
   its longest member (or padded to its bucket boundary on TPUs, which
   compile one program per shape).
-- `predict`: examples sorted by length, batched, each batch padded only to a
-  multiple of 8 tokens; outputs are returned in the original order.
+- inference batches are sorted by length instead: `keras_bert.inputs.predict`.
 
 On SST-2 (mean 13 tokens, longest 66) this trains on ~15-token batches instead
 of 128-token ones.
@@ -17,15 +16,9 @@ of 128-token ones.
 
 import numpy as np
 
-FEATURE_NAMES = ("token_ids", "segment_ids", "padding_mask")
-# Token positions of the ignored label in per-token targets (see BertTokenClassifier).
-IGNORED_LABEL = -100
-_LENGTH_QUANTUM = 8
-
-
-def sequence_lengths(features):
-    """int32 `(num_examples,)`: real tokens per example, from `padding_mask`."""
-    return np.asarray(features["padding_mask"]).sum(axis=1).astype(np.int32)
+from keras_bert.inputs import INPUT_NAMES
+from keras_bert.inputs import sequence_lengths
+from keras_bert.inputs import trim_to_longest
 
 
 def bucket_boundaries(max_seq_length):
@@ -54,7 +47,7 @@ def training_dataset(features, labels, batch_size, seed=0, pad_to_bucket_boundar
     """
     import tensorflow as tf
 
-    features = {name: np.asarray(features[name], np.int32) for name in FEATURE_NAMES}
+    features = {name: np.asarray(features[name], np.int32) for name in INPUT_NAMES}
     max_seq_length = features["token_ids"].shape[1]
     num_examples = features["token_ids"].shape[0]
     lengths = sequence_lengths(features)
@@ -82,7 +75,7 @@ def training_dataset(features, labels, batch_size, seed=0, pad_to_bucket_boundar
             batch_length = tf.minimum(edges[index], max_seq_length)
         else:
             batch_length = tf.reduce_max(lengths)
-        features = {name: value[:, :batch_length] for name, value in features.items()}
+        features = trim_to_longest(features, batch_length)
         labels = tf.nest.map_structure(
             lambda value, per_token: value[:, :batch_length] if per_token else value,
             labels,
@@ -91,7 +84,7 @@ def training_dataset(features, labels, batch_size, seed=0, pad_to_bucket_boundar
         return features, labels
 
     dataset = dataset.map(trim, num_parallel_calls=tf.data.AUTOTUNE)
-    from training.distribution import distribute_dataset_options
+    from training.core.distribution import distribute_dataset_options
 
     return dataset.with_options(distribute_dataset_options()).prefetch(tf.data.AUTOTUNE)
 
@@ -105,78 +98,3 @@ def _per_token_structure(labels, max_seq_length):
         and max_seq_length > 1,
         labels,
     )
-
-
-def length_sorted_batches(lengths, batch_size):
-    """Index batches over examples sorted by length, and each batch's padded length.
-
-    Returns:
-        A list of `(indices, padded_length)`: `indices` int array, the padded
-        length the longest member rounded up to a multiple of 8 (fewer shapes,
-        fewer retracings) but never past the longest example.
-    """
-    lengths = np.asarray(lengths)
-    order = np.argsort(lengths, kind="stable")
-    longest = int(lengths.max()) if lengths.size else 0
-    batches = []
-    for start in range(0, len(order), batch_size):
-        indices = order[start : start + batch_size]
-        batch_longest = int(lengths[indices].max())
-        padded = -(-batch_longest // _LENGTH_QUANTUM) * _LENGTH_QUANTUM
-        batches.append((indices, min(padded, longest)))
-    return batches
-
-
-def predict(model, features, batch_size=128, sequence_outputs=False):
-    """Runs `model` on all examples in length-sorted batches; outputs in input order.
-
-    Batches of equal padded length go to one `model.predict` call, so the
-    model's strategy (if any) splits them across replicas.
-
-    Args:
-        model: a Keras model taking the dict of `FEATURE_NAMES`.
-        features: dict of int32 arrays `(num_examples, max_seq_length)`.
-        batch_size: int. Batch size.
-        sequence_outputs: bool. Whether every output has a sequence axis
-            (shape `(batch_size, batch_length, ...)`, e.g. span or tag
-            logits) rather than one row per example (class logits).
-
-    Returns:
-        The model's output structure of numpy arrays with `num_examples` rows.
-        Sequence outputs are padded with zeros to the longest example.
-    """
-    import keras
-
-    features = {name: np.asarray(features[name], np.int32) for name in FEATURE_NAMES}
-    num_examples = features["token_ids"].shape[0]
-    lengths = sequence_lengths(features)
-    longest = int(lengths.max()) if num_examples else 0
-    groups = {}
-    for indices, padded_length in length_sorted_batches(lengths, batch_size):
-        groups.setdefault(padded_length, []).append(indices)
-    results = None
-    for padded_length, index_lists in sorted(groups.items()):
-        indices = np.concatenate(index_lists)
-        inputs = {name: value[indices, :padded_length] for name, value in features.items()}
-        outputs = keras.tree.map_structure(
-            np.asarray, model.predict(inputs, batch_size=batch_size, verbose=0)
-        )
-        if results is None:
-            results = keras.tree.map_structure(
-                lambda value: np.zeros(
-                    (num_examples, longest) + value.shape[2:]
-                    if sequence_outputs
-                    else (num_examples,) + value.shape[1:],
-                    value.dtype,
-                ),
-                outputs,
-            )
-
-        def scatter(result, value):
-            if sequence_outputs:
-                result[indices, :padded_length] = value
-            else:
-                result[indices] = value
-
-        keras.tree.map_structure(scatter, results, outputs)
-    return results

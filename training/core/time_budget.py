@@ -1,6 +1,6 @@
 """Training to a step count or a wall-clock deadline, with a learning rate that fits either.
 
-`WarmupLinearDecay` (see `training.optimization`) needs the number of steps
+`WarmupLinearDecay` (see `training.core.optimization`) needs the number of steps
 up front; with only a deadline it is not known until the speed of a step is.
 `RevisableWarmupLinearDecay` keeps its total step count in a variable that
 `TrainingBudget` revises from the measured speed as training runs, so the
@@ -29,7 +29,7 @@ class RevisableWarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule
     linear fall to `end_learning_rate` at `total_steps` (over the last
     `decay_proportion` of the steps, holding the peak before). With the default
     `decay_proportion=1.0`, the shape of
-    `training.optimization.WarmupLinearDecay`, with `total_steps` a variable.
+    `training.core.optimization.WarmupLinearDecay`, with `total_steps` a variable.
 
     Args:
         peak_learning_rate: float. The rate at the end of warmup.

@@ -15,8 +15,8 @@ import dataclasses
 
 import numpy as np
 
-from training.input_pipeline import IGNORED_LABEL
-from training.tasks.words import tokenize_words
+from keras_bert.inputs import IGNORED_LABEL
+from keras_bert.text.words import tokenize_words
 
 
 @dataclasses.dataclass
@@ -325,7 +325,7 @@ class TokenClassificationTask:
         return None
 
     def predict(self, model, data, labels, batch_size=128):
-        from training.input_pipeline import predict
+        from keras_bert.inputs import predict
 
         logits = predict(model, data.inputs, batch_size, sequence_outputs=True)
         return predict_tags(data.features, logits, labels)

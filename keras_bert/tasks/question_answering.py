@@ -24,7 +24,7 @@ import string
 import numpy as np
 
 from keras_bert.models.span_decoding import best_span
-from training.tasks.words import split_words, tokenize_words
+from keras_bert.text.words import split_words, tokenize_words
 
 
 @dataclasses.dataclass
@@ -434,7 +434,7 @@ class QuestionAnsweringTask:
         return None
 
     def predict(self, model, data, batch_size=128):
-        from training.input_pipeline import predict
+        from keras_bert.inputs import predict
 
         logits = predict(model, data.inputs, batch_size, sequence_outputs=True)
         return predict_answers(

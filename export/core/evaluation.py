@@ -30,7 +30,7 @@ def read_tsv(path, info, limit=None, require_labels=True):
 
     Args:
         path: str. A TSV with a header row.
-        info: `export.model_dir.ModelDir`: names the columns and the labels.
+        info: `export.core.model_dir.ModelDir`: names the columns and the labels.
         limit: int or None. Read at most this many rows.
         require_labels: bool. Whether the label column must be present.
 

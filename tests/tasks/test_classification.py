@@ -5,7 +5,7 @@ import pytest
 
 import keras_bert
 from tests.test_case import shared_path
-from training.tasks import classification
+from keras_bert.tasks import classification
 
 
 def _write(path, text):
