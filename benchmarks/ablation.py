@@ -21,8 +21,9 @@ Examples:
 import os
 import statistics
 
-from absl import app
 from absl import flags
+
+from keras_bert.utils import cli
 
 from benchmarks import data as benchmark_data
 
@@ -138,4 +139,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

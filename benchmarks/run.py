@@ -38,8 +38,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from absl import app
 from absl import flags
+
+from keras_bert.utils import cli
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -395,4 +396,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

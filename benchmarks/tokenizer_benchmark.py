@@ -21,8 +21,9 @@ import os
 import time
 from pathlib import Path
 
-from absl import app
 from absl import flags
+
+from keras_bert.utils import cli
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -38,9 +39,13 @@ flags.DEFINE_string(
     "Checkpoint folder with vocab.txt and tokenizer.json (for the Hugging Face baseline).",
 )
 flags.DEFINE_integer("batch_size", 2048, "Texts per batch.")
-flags.DEFINE_integer("max_length", 128, "Packed sequence length.")
+flags.DEFINE_integer("sequence_length", 128, "Packed sequence length.")
+cli.define_deprecated_alias("max_length", "sequence_length")
 flags.DEFINE_integer("repeats", 7, "Timed passes per method; the best is reported.")
 flags.DEFINE_bool("smoke", False, "Run on 2,000 texts with one pass: a seconds-long check.")
+flags.register_validator("sequence_length", lambda value: value >= 2, "must be at least 2.")
+flags.register_validator("batch_size", lambda value: value >= 1, "must be positive.")
+flags.register_validator("repeats", lambda value: value >= 1, "must be positive.")
 
 
 def read_texts(data_dir):
@@ -91,7 +96,7 @@ def main(argv):
 
     tokenizer = load_tokenizer(FLAGS.checkpoint)
     packer = BertPacker(
-        sequence_length=FLAGS.max_length,
+        sequence_length=FLAGS.sequence_length,
         cls_token_id=tokenizer.cls_token_id,
         sep_token_id=tokenizer.sep_token_id,
         pad_token_id=tokenizer.pad_token_id,
@@ -122,8 +127,8 @@ def main(argv):
         from tokenizers import Tokenizer
 
         hf = Tokenizer.from_file(str(Path(FLAGS.checkpoint) / "tokenizer.json"))
-        hf.enable_truncation(max_length=FLAGS.max_length)
-        hf.enable_padding(length=FLAGS.max_length)
+        hf.enable_truncation(max_length=FLAGS.sequence_length)
+        hf.enable_padding(length=FLAGS.sequence_length)
         python_batches = batches(texts, FLAGS.batch_size)
 
         def run_hf():
@@ -147,4 +152,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

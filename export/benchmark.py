@@ -32,6 +32,9 @@ import time
 import numpy as np
 from absl import app
 from absl import flags
+
+from keras_bert.utils import cli
+
 FLAGS = flags.FLAGS
 
 
@@ -54,6 +57,23 @@ def define_flags():
     flags.DEFINE_list(
         "names", None, "Display names for the files, in order. Default: the file names."
     )
+    for name in ("lengths", "threads"):
+        flags.register_validator(
+            name, lambda values: all(value.isdigit() for value in values),
+            "must be positive integers separated by commas.",
+        )
+    flags.register_validator("runs", lambda value: value >= 1, "must be positive.")
+    flags.register_validator("warmup", lambda value: value >= 0, "must be >= 0.")
+    flags.register_validator("padded_tokens", lambda value: value >= 0, "must be >= 0 (0: off).")
+
+
+def _check_arguments(argv):
+    """The `.tflite` files named on the command line must exist."""
+    if not argv[1:]:
+        raise app.UsageError("Pass one or more .tflite files.")
+    for path in argv[1:]:
+        if not os.path.isfile(path):
+            raise app.UsageError(f"The .tflite file {path!r} does not exist.")
 
 
 
@@ -337,4 +357,7 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(
+        main, flag_for={"names": "names", "lengths": "lengths", "padded_tokens": "padded_tokens"},
+        check=_check_arguments,
+    )

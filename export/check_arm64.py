@@ -50,6 +50,10 @@ from absl import flags
 
 from export.core import arm64_runner
 from export.core import evaluation
+from keras_bert.inputs import INPUT_NAMES
+from keras_bert.inputs import sequence_lengths
+from keras_bert.tasks import classification
+from keras_bert.utils import cli
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -83,12 +87,13 @@ _VOCAB = flags.DEFINE_string(
     "A vocab.txt or a checkpoint directory holding one, for every file. Default: per file, "
     "vocab.txt next to it or the vocabulary named in its manifest.",
 )
-_MAX_LENGTH = flags.DEFINE_integer(
-    "max_length",
+_SEQUENCE_LENGTH = flags.DEFINE_integer(
+    "sequence_length",
     None,
     "Tokens per example, [CLS] and [SEP] included; longer texts are truncated. Default: the "
     "manifest's `max_seq_length`, else 128.",
 )
+cli.define_deprecated_alias("max_length", "sequence_length")
 _LIMIT = flags.DEFINE_integer(
     "limit", 0, "Use only the first N examples of --eval (0: all), e.g. for CI-sized runs."
 )
@@ -148,13 +153,17 @@ _QUANTIZED_MAX_ACCURACY_GAP = flags.DEFINE_float(
     0.5,
     "Largest |arm64 - x86| accuracy of a quantized file, in percentage points.",
 )
+flags.register_validator(
+    "sequence_length", lambda value: value is None or value >= 2, "must be at least 2."
+)
+flags.register_validator("limit", lambda value: value >= 0, "must be >= 0 (0: all).")
 
 
 # === Examples ===
 
 
 def read_eval_tsv(path, limit=0):
-    """The examples of a GLUE-style TSV.
+    """The examples of a GLUE-style TSV, read by `keras_bert.tasks.classification`.
 
     Args:
         path: str. A header line with `sentence` (or `sentence1` and `sentence2`) and `label`
@@ -164,48 +173,35 @@ def read_eval_tsv(path, limit=0):
     Returns:
         `(texts, texts_pair, labels)`: lists of str (`texts_pair` is None for single-sentence
         files) and an int64 array of shape `(num_examples,)`.
+
+    Raises:
+        ValueError: naming the file and line of a missing column, a malformed row or a label
+            that is not an integer.
     """
     if not os.path.isfile(path):
         raise ValueError(f"`--eval` file {path!r} does not exist.")
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().rstrip("\r\n").split("\t")
-        if "sentence" in header:
-            text_columns = [header.index("sentence")]
-        elif "sentence1" in header and "sentence2" in header:
-            text_columns = [header.index("sentence1"), header.index("sentence2")]
-        else:
-            raise ValueError(
-                f"{path}:1: the header {header} names no `sentence` nor `sentence1` and "
-                "`sentence2` column."
-            )
-        if "label" not in header:
-            raise ValueError(f"{path}:1: the header {header} names no `label` column.")
-        label_column = header.index("label")
-        texts, texts_pair, labels = [], [], []
-        for line_number, line in enumerate(f, start=2):
-            if limit and len(labels) >= limit:
-                break
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            fields = line.split("\t")
-            if len(fields) != len(header):
-                raise ValueError(
-                    f"{path}:{line_number}: {len(fields)} tab-separated fields, expected "
-                    f"{len(header)} as in the header {header}."
-                )
-            try:
-                labels.append(int(fields[label_column]))
-            except ValueError:
-                raise ValueError(
-                    f"{path}:{line_number}: label {fields[label_column]!r} is not an integer."
-                ) from None
-            texts.append(fields[text_columns[0]])
-            if len(text_columns) == 2:
-                texts_pair.append(fields[text_columns[1]])
-    if not labels:
-        raise ValueError(f"`--eval` file {path!r} has no examples.")
-    return texts, (texts_pair if len(text_columns) == 2 else None), np.array(labels, np.int64)
+    header = classification.read_columns(path, "tsv")
+    if "sentence" in header:
+        text_column, pair_column = "sentence", None
+    elif "sentence1" in header and "sentence2" in header:
+        text_column, pair_column = "sentence1", "sentence2"
+    else:
+        raise ValueError(
+            f"{path}:1: the header {header} names no `sentence` nor `sentence1` and "
+            "`sentence2` column."
+        )
+    if "label" not in header:
+        raise ValueError(f"{path}:1: the header {header} names no `label` column.")
+    examples = classification.read_examples(path, text_column, pair_column, "label", "tsv")
+    end = limit or None
+    labels = []
+    for line_number, label in zip(examples.line_numbers[:end], examples.labels[:end]):
+        try:
+            labels.append(int(label))
+        except ValueError:
+            raise ValueError(f"{path}:{line_number}: label {label!r} is not an integer.") from None
+    texts_pair = None if pair_column is None else examples.pairs[:end]
+    return examples.texts[:end], texts_pair, np.array(labels, np.int64)
 
 
 # Where a manifest may name the vocabulary and its SHA-256; `export.tflite` writes `vocab` and
@@ -303,19 +299,21 @@ def tokenizer_settings(tflite_path, vocab=None, max_length=None):
     return settings
 
 
-def tokenize(vocabulary_path, texts, texts_pair=None, max_length=128, lower_case=None):
-    """Packed int32 inputs and real lengths, from `keras_bert.load_tokenizer`.
+def tokenize(vocabulary_path, texts, texts_pair=None, sequence_length=128, lower_case=None):
+    """Packed int32 inputs and real lengths, from `keras_bert.text.TextClassifierPreprocessor`.
 
     Returns:
         dict of int32 arrays: `token_ids`, `segment_ids`, `padding_mask` of shape
-        `(num_examples, max_length)` and `lengths` of shape `(num_examples,)`.
+        `(num_examples, sequence_length)` and `lengths` of shape `(num_examples,)`.
     """
-    import keras_bert  # pylint: disable=import-outside-toplevel
+    # pylint: disable=import-outside-toplevel
+    import keras_bert
+    from keras_bert.text import TextClassifierPreprocessor
 
     tokenizer = keras_bert.load_tokenizer(vocabulary_path, lower_case=lower_case)
-    packed = tokenizer.pack(texts, texts_pair, max_length=max_length)
-    inputs = {name: np.asarray(packed[name], np.int32) for name in arm64_runner.INPUT_NAMES}
-    inputs["lengths"] = inputs["padding_mask"].sum(axis=1).astype(np.int32)
+    preprocessor = TextClassifierPreprocessor(tokenizer, sequence_length=sequence_length)
+    inputs = preprocessor.pack_numpy(texts, texts_pair)
+    inputs["lengths"] = sequence_lengths(inputs)
     return inputs
 
 
@@ -392,14 +390,29 @@ def _chroot_command(rootfs, cpuinfo_path, cpu, argv):
     ] + argv
 
 
+def _copy_input_names_module(directory):
+    """Puts `keras_bert/inputs.py` (NumPy only) into `directory`, for the runner's import.
+
+    The package's `__init__.py` is left empty there: the real one names modules that need
+    TensorFlow, which the arm64 rootfs does not have.
+    """
+    import keras_bert.inputs  # pylint: disable=import-outside-toplevel
+
+    package = os.path.join(directory, "keras_bert")
+    os.makedirs(package, exist_ok=True)
+    open(os.path.join(package, "__init__.py"), "w", encoding="utf-8").close()
+    shutil.copyfile(keras_bert.inputs.__file__, os.path.join(package, "inputs.py"))
+
+
 def run_on_arm64(
     model_path, inputs, rootfs, arm64_python="/opt/litert/bin/python", cpu="cortex-a76",
     timeout=3600, num_threads=1, signature_key=None, output_name="logits",
 ):
     """`(logits, info)` of `model_path` run by `arm64_runner.py` inside the arm64 `rootfs`.
 
-    The file, the runner and the inputs are placed in a temporary folder under the rootfs's
-    /tmp for the one emulated process, and removed afterwards. `cpu` is the QEMU CPU model
+    The file, the runner (with the `keras_bert/inputs.py` it imports) and the inputs are placed
+    in a temporary folder under the rootfs's /tmp for the one emulated process, and removed
+    afterwards. `cpu` is the QEMU CPU model
     (a key of `ARM64_CPUS`).
     """
     check_rootfs(rootfs, arm64_python)
@@ -414,6 +427,7 @@ def run_on_arm64(
         except OSError:
             shutil.copyfile(model_path, model_copy)
         shutil.copyfile(arm64_runner.__file__, os.path.join(work, "arm64_runner.py"))
+        _copy_input_names_module(work)
         arm64_runner.save_npz_atomically(os.path.join(work, "inputs.npz"), **inputs)
         with open(os.path.join(work, "cpuinfo"), "w", encoding="utf-8") as f:
             f.write(cpuinfo)
@@ -463,13 +477,11 @@ def run_on_arm64(
 
 def predicted_labels(logits):
     """Argmax labels; a single logit per example is read as binary (label 1 when > 0)."""
-    if logits.shape[1] == 1:
-        return (logits[:, 0] > 0).astype(np.int64)
-    return np.argmax(logits, axis=1)
+    return evaluation.predicted_labels(logits, single_logit_is_binary=True)
 
 
 def compare_logits(x86_logits, arm64_logits, labels):
-    """The numbers of the report for one file.
+    """The numbers of the report for one file (`export.core.evaluation.compare`'s figures).
 
     Args:
         x86_logits, arm64_logits: float arrays of shape `(num_examples, num_labels)`.
@@ -495,22 +507,19 @@ def compare_logits(x86_logits, arm64_logits, labels):
         raise ValueError(
             f"Label {int(labels.max())} is out of range for {x86_logits.shape[1]} logits."
         )
-    diff = np.abs(x86_logits - arm64_logits)
-    per_example = diff.max(axis=1)
-    x86_labels = predicted_labels(x86_logits)
-    arm64_labels = predicted_labels(arm64_logits)
-    accuracy_x86 = float(np.mean(x86_labels == labels))
-    accuracy_arm64 = float(np.mean(arm64_labels == labels))
+    figures = evaluation.compare(
+        arm64_logits, x86_logits, labels, dtype=np.float64, single_logit_is_binary=True
+    )
     return {
         "num_examples": int(labels.shape[0]),
-        "max_abs_diff": float(diff.max()),
-        "mean_abs_diff": float(diff.mean()),
-        "max_abs_diff_example": int(np.argmax(per_example)),
-        "label_agreement": float(np.mean(x86_labels == arm64_labels)),
-        "num_label_disagreements": int(np.sum(x86_labels != arm64_labels)),
-        "accuracy_x86": accuracy_x86,
-        "accuracy_arm64": accuracy_arm64,
-        "accuracy_gap_points": abs(accuracy_arm64 - accuracy_x86) * 100.0,
+        "max_abs_diff": figures["max_abs_diff"],
+        "mean_abs_diff": figures["mean_abs_diff"],
+        "max_abs_diff_example": figures["max_abs_diff_example"],
+        "label_agreement": figures["label_agreement"],
+        "num_label_disagreements": figures["num_label_disagreements"],
+        "accuracy_x86": figures["reference_accuracy"],
+        "accuracy_arm64": figures["accuracy"],
+        "accuracy_gap_points": abs(figures["accuracy"] - figures["reference_accuracy"]) * 100.0,
     }
 
 
@@ -740,10 +749,11 @@ def main(argv):
         path: arm64_runner.signature_inputs(path, _SIGNATURE.value) for path in model_paths
     }
     token_id_paths = [
-        path for path in model_paths if set(input_names[path]) <= set(arm64_runner.INPUT_NAMES)
+        path for path in model_paths if set(input_names[path]) <= set(INPUT_NAMES)
     ]
     settings = {
-        path: tokenizer_settings(path, _VOCAB.value, _MAX_LENGTH.value) for path in token_id_paths
+        path: tokenizer_settings(path, _VOCAB.value, _SEQUENCE_LENGTH.value)
+        for path in token_id_paths
     }
 
     runner_kwargs = {
@@ -805,4 +815,4 @@ def _explicit_flags():
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, input_flags=("eval", "vocab", "rootfs"))

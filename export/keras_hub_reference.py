@@ -16,13 +16,14 @@ import os
 import tempfile
 
 import numpy as np
-from absl import app
 from absl import flags
 
 from export.core import evaluation
 from export.core import flatbuffer
 from export.core import graphs
-from export.core import model_dir as model_dir_lib
+from keras_bert.inputs import INPUT_NAMES
+from keras_bert.models import model_dir as model_dir_lib
+from keras_bert.utils import cli
 FLAGS = flags.FLAGS
 
 
@@ -41,6 +42,13 @@ def define_flags():
 
 
 
+def _check_flags(argv):
+    """The checks of the flags that read the disk."""
+    del argv  # no positional arguments
+    if not os.path.isdir(FLAGS.model_dir):
+        raise cli.FlagError("model_dir", FLAGS.model_dir, "not a directory.")
+
+
 def keras_hub_classifier(encoder_config, num_classes):
     """A functional `BertBackbone` + dense head taking the project's three inputs."""
     import keras  # pylint: disable=import-outside-toplevel
@@ -57,7 +65,7 @@ def keras_hub_classifier(encoder_config, num_classes):
         num_segments=encoder_config["num_segments"],
     )
     inputs = {
-        name: keras.Input(shape=(None,), dtype="int32", name=name) for name in graphs.INPUT_NAMES
+        name: keras.Input(shape=(None,), dtype="int32", name=name) for name in INPUT_NAMES
     }
     pooled = backbone(inputs)["pooled_output"]
     logits = keras.layers.Dense(num_classes, name="logits")(pooled)
@@ -70,7 +78,8 @@ def write_reference(model_dir, out, quantize="dynamic"):
 
     from export import tflite  # pylint: disable=import-outside-toplevel
 
-    info = model_dir_lib.read_model_dir(model_dir)
+    info = model_dir_lib.load_model_dir(model_dir, load_model=False)
+    graphs.check_exported_task(info)
     encoder_config = info.load_model().encoder.get_config()
     model = keras_hub_classifier(encoder_config, len(info.labels))
     out = os.path.abspath(out)
@@ -86,7 +95,7 @@ def write_reference(model_dir, out, quantize="dynamic"):
         if quantize == "int8":
             rng = np.random.default_rng(0)
             examples = []
-            for length in rng.integers(8, info.max_seq_length, size=64):
+            for length in rng.integers(8, info.sequence_length, size=64):
                 ids = rng.integers(1000, encoder_config["vocabulary_size"], size=(1, length))
                 examples.append({"token_ids": ids.astype(np.int32),
                                  "segment_ids": np.zeros((1, length), np.int32),
@@ -113,4 +122,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main, input_flags=["model_dir"], check=_check_flags)

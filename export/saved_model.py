@@ -49,12 +49,13 @@ import tempfile
 
 import numpy as np
 import tensorflow as tf
-from absl import app
 from absl import flags
 
 from export.core import evaluation
 from export.core import graphs
-from export.core import model_dir as model_dir_lib
+from keras_bert.inputs import INPUT_NAMES
+from keras_bert.models import model_dir as model_dir_lib
+from keras_bert.utils import cli
 FLAGS = flags.FLAGS
 
 
@@ -97,6 +98,27 @@ def define_flags():
         "tensorflow-text's ops). --notext_signature: serving_default takes token ids and the "
         "SavedModel needs no tensorflow-text op.",
     )
+    flags.register_validator(
+        "version", lambda value: value is None or value >= 1, "must be a positive int."
+    )
+
+
+def _check_flags(argv):
+    """The checks of the flags that read the disk (before anything is written to --out)."""
+    del argv  # no positional arguments
+    if not os.path.isdir(FLAGS.model_dir):
+        raise cli.FlagError("model_dir", FLAGS.model_dir, "not a directory.")
+    if FLAGS.eval is not None and not os.path.isfile(FLAGS.eval):
+        raise cli.FlagError("eval", FLAGS.eval, "not a file.")
+    if os.path.exists(FLAGS.out) and not os.path.isdir(FLAGS.out):
+        raise cli.FlagError("out", FLAGS.out, "is a file, not a directory.")
+
+
+# The flag behind each argument of `export_saved_model` that its errors name.
+_FLAG_FOR = {
+    "model_dir": "model_dir", "out": "out", "version": "version", "overwrite": "overwrite",
+    "eval_path": "eval", "eval_limit": "eval_limit", "max_abs_diff": "max_abs_diff",
+}
 
 
 
@@ -105,13 +127,14 @@ TOKEN_ID_SIGNATURE = "predict_token_ids"
 
 
 
-def _serving_module(model, tokenizer, info, text_signature=True):
+def _serving_module(model, info, text_signature=True):
     """A `tf.Module` holding the model, the vocabulary asset and the signatures.
 
-    Without `text_signature`, `serving_default` is the token-id signature and the graph has no
-    tensorflow-text op.
+    The text signature runs the model directory's preprocessor (`info.preprocessor`) in the
+    graph. Without `text_signature`, `serving_default` is the token-id signature and the graph
+    has no tensorflow-text op.
     """
-    packer = graphs.TextPacker(tokenizer, info.max_seq_length)
+    preprocessor = info.preprocessor
     module = tf.Module()
     module.vocabulary = tf.saved_model.Asset(info.vocabulary_path)
 
@@ -128,13 +151,13 @@ def _serving_module(model, tokenizer, info, text_signature=True):
 
         @tf.function(input_signature=[specs[graphs.TEXT_INPUT], specs[graphs.TEXT_PAIR_INPUT]])
         def serve_text(text, text_pair):
-            return predict(packer(text, text_pair))
+            return predict(graphs.text_inputs(preprocessor, text, text_pair))
 
     else:
 
         @tf.function(input_signature=[graphs.text_signature(is_pair=False)[graphs.TEXT_INPUT]])
         def serve_text(text):
-            return predict(packer(text))
+            return predict(graphs.text_inputs(preprocessor, text))
 
     @tf.function(input_signature=[])
     def vocabulary_file():
@@ -174,7 +197,7 @@ def export_saved_model(model_dir, out, version=None, overwrite=False, eval_path=
     """Writes the serving SavedModel of `model_dir` to `out/<version>/`, atomically.
 
     Args:
-        model_dir: str. Fine-tuned model directory (see `export.core.model_dir`).
+        model_dir: str. Fine-tuned model directory (see `keras_bert.models.model_dir`).
         out: str. The model base path.
         version: int or None. None: `next_version(out)`.
         overwrite: bool. Replace an existing version instead of raising.
@@ -193,7 +216,8 @@ def export_saved_model(model_dir, out, version=None, overwrite=False, eval_path=
         ValueError: bad arguments, an existing version without `overwrite`, or a failed check
             (then nothing is published).
     """
-    info = model_dir_lib.read_model_dir(model_dir)
+    info = model_dir_lib.load_model_dir(model_dir, load_model=False)
+    graphs.check_exported_task(info)
     out = os.path.abspath(os.fspath(out))
     if version is None:
         version = next_version(out)
@@ -205,8 +229,7 @@ def export_saved_model(model_dir, out, version=None, overwrite=False, eval_path=
             f"Version directory {final_path} already exists; pass a new `version` or `overwrite`."
         )
     model = info.load_model()
-    tokenizer = info.load_tokenizer()
-    module, signatures = _serving_module(model, tokenizer, info, text_signature)
+    module, signatures = _serving_module(model, info, text_signature)
 
     os.makedirs(out, exist_ok=True)
     # A leading dot and no digits-only name: TF Serving ignores the directory while it is built.
@@ -217,7 +240,7 @@ def export_saved_model(model_dir, out, version=None, overwrite=False, eval_path=
         verification = None
         if verify:
             texts, texts_pair = evaluation.read_texts(info, eval_path, eval_limit)
-            expected = evaluation.keras_logits(model, tokenizer, info, texts, texts_pair)
+            expected = evaluation.keras_logits(model, info.preprocessor, texts, texts_pair)
             verification = verify_saved_model(
                 saved_model_path, info, texts, texts_pair, expected, max_abs_diff,
                 text_signature,
@@ -316,7 +339,7 @@ def verify_saved_model(path, info, texts, texts_pair, expected_logits, max_abs_d
 
     Args:
         path: str. The SavedModel directory.
-        info: `export.core.model_dir.ModelDir`.
+        info: `keras_bert.models.ModelDir`.
         texts: list of str; texts_pair: list of str or None.
         expected_logits: float32 array `(len(texts), C)`: the Keras model's.
         max_abs_diff: float. Largest |logit difference| allowed.
@@ -341,10 +364,11 @@ def verify_saved_model(path, info, texts, texts_pair, expected_logits, max_abs_d
 
         # 2. saved_model_cli run on the token-id signature, on the first texts.
         count = min(len(texts), 8)
-        packed = evaluation.pack(info.load_tokenizer(), info, texts[:count],
-                                 None if texts_pair is None else texts_pair[:count])
+        packed = info.preprocessor.pack_numpy(
+            texts[:count], None if texts_pair is None else texts_pair[:count]
+        )
         arguments = []
-        for name in graphs.INPUT_NAMES:
+        for name in INPUT_NAMES:
             array_path = os.path.join(scratch, f"{name}.npy")
             np.save(array_path, packed[name])
             arguments.append(f"{name}={array_path}")
@@ -390,11 +414,13 @@ def verify_saved_model(path, info, texts, texts_pair, expected_logits, max_abs_d
 
 
 def _compare(logits, expected, max_abs_diff):
+    """`evaluation.compare`'s figures of one check, and whether they pass."""
     logits = np.asarray(logits, np.float32)
     if logits.shape != expected.shape:
         return {"passed": False, "error": f"shape {logits.shape}, expected {expected.shape}"}
-    diff = float(np.max(np.abs(logits - expected))) if logits.size else 0.0
-    agreement = float(np.mean(np.argmax(logits, -1) == np.argmax(expected, -1)))
+    # The labels are the argmax even for a regression's one output: they must agree too.
+    figures = evaluation.compare(logits, expected)
+    diff, agreement = figures["max_abs_diff"], figures["label_agreement"]
     return {
         "max_abs_diff": diff,
         "label_agreement": agreement,
@@ -416,4 +442,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main, flag_for=_FLAG_FOR, input_flags=("model_dir", "eval"), check=_check_flags)

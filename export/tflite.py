@@ -46,15 +46,15 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import app
 from absl import flags
 
 from export.core import evaluation
 from export.core import flatbuffer
 from export.core import graphs
 from export.core import litert
-from export.core import model_dir as model_dir_lib
 from export.core import quantization
+from keras_bert.models import model_dir as model_dir_lib
+from keras_bert.utils import cli
 
 QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")
 FLAGS = flags.FLAGS
@@ -123,27 +123,73 @@ def define_flags():
         "min_agreement", 0.99, "Fail (exit 1) when label agreement with Keras falls under this."
     )
     flags.DEFINE_integer("num_threads", 2, "Interpreter threads for the parity run.")
+    flags.register_validator(
+        "out", lambda value: value is None or value.endswith(".tflite"), "must end with .tflite."
+    )
+    flags.register_multi_flags_validator(
+        ["quantize", "calibration_data", "string_input"], _check_int8_flags
+    )
+
+
+def _check_int8_flags(values):
+    if values["quantize"] != "int8":
+        return True
+    if values["string_input"]:
+        raise cli.FlagError(
+            "quantize", "int8",
+            "is for the token-id model (calibration runs the converter's interpreter, which has "
+            "no tensorflow-text kernels): use `none`, `float16` or `dynamic` with "
+            "`--string_input`.",
+        )
+    if not values["calibration_data"]:
+        raise cli.FlagError(
+            "calibration_data", None,
+            "required with `--quantize=int8`: a TSV of real text (e.g. the training data) to "
+            "calibrate on.",
+        )
+    return True
+
+
+def _check_flags(argv):
+    """The checks of the flags that read the disk (before anything is written to --out)."""
+    del argv  # no positional arguments
+    if not os.path.isdir(FLAGS.model_dir):
+        raise cli.FlagError("model_dir", FLAGS.model_dir, "not a directory.")
+    for name in ("eval", "calibration_data"):
+        path = getattr(FLAGS, name)
+        if path is not None and not os.path.isfile(path):
+            raise cli.FlagError(name, path, "not a file.")
+
+
+# The flag behind each argument of `convert` that its errors name.
+_FLAG_FOR = {
+    "model_dir": "model_dir", "out": "out", "quantize": "quantize",
+    "string_input": "string_input", "eval_path": "eval", "calibration_path": "calibration_data",
+    "int8_mode": "int8_mode", "int8_fallback": "int8_fallback",
+}
 
 
 # === Building the file ===
 
 
-def _write_saved_model(model, tokenizer, info, path, string_input):
+def _write_saved_model(model, info, path, string_input):
     """The single-example SavedModel the converter reads, via `keras.export.ExportArchive`."""
     archive = keras.export.ExportArchive()
     archive.track(model)
     if string_input:
-        packer = graphs.TextPacker(tokenizer, info.max_seq_length, batch_size=1)
+        preprocessor = info.preprocessor
         specs = graphs.text_signature(info.is_pair_task, batch_size=1)
         if info.is_pair_task:
 
             def serve(text, text_pair):
-                return {"logits": model(packer(text, text_pair), training=False)}
+                inputs = graphs.text_inputs(preprocessor, text, text_pair, batch_size=1)
+                return {"logits": model(inputs, training=False)}
 
         else:
 
             def serve(text):
-                return {"logits": model(packer(text), training=False)}
+                inputs = graphs.text_inputs(preprocessor, text, batch_size=1)
+                return {"logits": model(inputs, training=False)}
 
         signature = list(specs.values())
     else:
@@ -193,7 +239,7 @@ def run_converter(converter):
         raise
 
 
-def _calibration_sets(info, tokenizer, path, calibration_size, validation_size):
+def _calibration_sets(info, path, calibration_size, validation_size):
     texts, texts_pair, _ = evaluation.read_tsv(
         path, info, limit=calibration_size + validation_size, require_labels=False
     )
@@ -202,7 +248,7 @@ def _calibration_sets(info, tokenizer, path, calibration_size, validation_size):
             f"--calibration_data {path} has {len(texts)} rows; need at least "
             f"{calibration_size + min(validation_size, 50)}."
         )
-    packed = evaluation.pack(tokenizer, info, texts, texts_pair)
+    packed = info.preprocessor.pack_numpy(texts, texts_pair)
     examples = quantization.calibration_examples(packed)
     return examples[:calibration_size], examples[calibration_size:]
 
@@ -253,7 +299,7 @@ def write_manifest(path, info, quantize, string_input, summary, extra=None):
         )
     with open(path, "rb") as f:
         content = f.read()
-    tokenizer = info.load_tokenizer()
+    tokenizer = info.tokenizer
     manifest = {
         "file": os.path.basename(path),
         "size_bytes": len(content),
@@ -272,7 +318,7 @@ def write_manifest(path, info, quantize, string_input, summary, extra=None):
             "cls": tokenizer.cls_token_id, "sep": tokenizer.sep_token_id,
             "pad": tokenizer.pad_token_id, "unk": tokenizer.unknown_token_id,
         },
-        "max_seq_length": info.max_seq_length,
+        "max_seq_length": info.sequence_length,
         "min_seq_length": 3 if info.is_pair_task else 2,
         "sequence_lengths": (
             "texts are packed to at most max_seq_length tokens inside the file" if string_input
@@ -298,16 +344,15 @@ def write_manifest(path, info, quantize, string_input, summary, extra=None):
 # === Parity ===
 
 
-def file_logits(path, info, tokenizer, texts, texts_pair, num_threads=2, string_input=False):
+def file_logits(path, info, texts, texts_pair, num_threads=2, string_input=False):
     """Float32 logits `(N, C)` of a `.tflite` file, one example per call at its own length."""
     classifier = litert.LiteRTClassifier(
         path, num_threads=num_threads, vocabulary=info.vocabulary_path, labels=info.labels,
-        max_seq_length=info.max_seq_length, custom_ops=string_input,
+        sequence_length=info.sequence_length, custom_ops=string_input,
     )
     if string_input:
         return classifier.logits(texts, texts_pair)
-    packed = evaluation.pack(tokenizer, info, texts, texts_pair)
-    return classifier.logits_from_packed(packed)
+    return classifier.logits_from_packed(info.preprocessor.pack_numpy(texts, texts_pair))
 
 
 def _markdown(report):
@@ -363,7 +408,7 @@ def convert(model_dir, out, quantize="none", string_input=False, eval_path=None,
     """Converts `model_dir` to `out` and writes the manifest and parity report beside it.
 
     Args:
-        model_dir: str. Fine-tuned model directory (see `export.core.model_dir`).
+        model_dir: str. Fine-tuned model directory (see `keras_bert.models.model_dir`).
         out: str. The `.tflite` path.
         quantize: str. One of `QUANTIZE_MODES`.
         string_input: bool. Tokenizer and packer inside the file.
@@ -405,32 +450,32 @@ def convert(model_dir, out, quantize="none", string_input=False, eval_path=None,
         )
     if quantize == "int8" and not calibration_path:
         raise ValueError("`quantize=int8` needs `calibration_path` (--calibration_data).")
-    info = model_dir_lib.read_model_dir(model_dir)
+    info = model_dir_lib.load_model_dir(model_dir, load_model=False)
+    graphs.check_exported_task(info)
     out = os.path.abspath(os.fspath(out))
     if not out.endswith(".tflite"):
         raise ValueError(f"`out` ({out!r}) must end with .tflite.")
     started = time.time()
     model = info.load_model()
-    tokenizer = info.load_tokenizer()
     if eval_path:
         texts, texts_pair, labels = evaluation.read_tsv(eval_path, info, eval_limit)
     else:
         texts, texts_pair = evaluation.read_texts(info, None, eval_limit)
         labels = None
-    reference = evaluation.keras_logits(model, tokenizer, info, texts, texts_pair)
+    reference = evaluation.keras_logits(model, info.preprocessor, texts, texts_pair)
     allowed_custom = litert.TFTEXT_CUSTOM_OPS if string_input else ()
 
     candidates = {}  # name -> bytes: the shipped file first, comparisons after.
     int8_details = None
     with tempfile.TemporaryDirectory(prefix="tflite_export-") as scratch:
         saved_model_path = os.path.join(scratch, "saved_model")
-        _write_saved_model(model, tokenizer, info, saved_model_path, string_input)
+        _write_saved_model(model, info, saved_model_path, string_input)
         if quantize != "int8":
             candidates[quantize] = convert_saved_model(saved_model_path, quantize, string_input)
         else:
             float_model = convert_saved_model(saved_model_path, "none", False)
             calibration, validation = _calibration_sets(
-                info, tokenizer, calibration_path, calibration_size, validation_size
+                info, calibration_path, calibration_size, validation_size
             )
             if int8_mode == "naive":
                 converter = quantization.int8_converter(saved_model_path, calibration)
@@ -464,9 +509,8 @@ def convert(model_dir, out, quantize="none", string_input=False, eval_path=None,
             path = os.path.join(scratch, f"{name}.tflite")
             with open(path, "wb") as f:
                 f.write(content)
-            logits = file_logits(path, info, tokenizer, texts, texts_pair, num_threads,
-                                 string_input)
-            metrics = evaluation.compare(logits, reference, labels, info.regression)
+            logits = file_logits(path, info, texts, texts_pair, num_threads, string_input)
+            metrics = evaluation.keras_parity(logits, reference, labels, info.regression)
             if name == shipped_name and not metrics["finite"]:
                 raise flatbuffer.ConversionError(
                     f"The converted model returns non-finite logits on {eval_path or 'the'} "
@@ -544,4 +588,7 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(
+        main, flag_for=_FLAG_FOR, input_flags=("model_dir", "eval", "calibration_data"),
+        check=_check_flags,
+    )

@@ -5,6 +5,7 @@ import copy
 import keras
 import tensorflow as tf
 
+from keras_bert.inputs import INPUT_NAMES
 from keras_bert.layers import validation
 from keras_bert.layers.bert_embeddings import POSITION_EMBEDDING_TYPES, BertEmbeddings
 from keras_bert.layers.transformer_block import ACTIVATIONS, TransformerBlock
@@ -321,9 +322,6 @@ class BertEncoder(keras.Model):
         return cls(**cls.preset_config(name, **overrides))
 
 
-_INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
-
-
 def check_inputs(inputs, vocabulary_size, num_segments, max_sequence_length):
     """Rejects encoder inputs of the wrong dtype, rank or range, naming the input.
 
@@ -339,7 +337,7 @@ def check_inputs(inputs, vocabulary_size, num_segments, max_sequence_length):
     """
     if not isinstance(inputs, dict):
         return inputs
-    for name in _INPUT_NAMES:
+    for name in INPUT_NAMES:
         value = inputs.get(name)
         if value is None or not hasattr(value, "dtype"):
             continue

@@ -25,7 +25,9 @@ import subprocess
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
+
+from keras_bert.utils import cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE = os.path.join(REPO, "data", "sample")
@@ -41,7 +43,8 @@ flags.DEFINE_string("train", os.path.join(SAMPLE, "train.tsv"), "Training TSV (s
 flags.DEFINE_string("dev", None, "Development TSV for model selection (optional).")
 flags.DEFINE_string("eval", os.path.join(SAMPLE, "eval.tsv"), "Evaluation TSV for every report.")
 flags.DEFINE_string("out", os.path.join(REPO, "runs", "main"), "Directory of all artifacts.")
-flags.DEFINE_integer("max_seq_length", 64, "Longest packed sequence.")
+flags.DEFINE_integer("sequence_length", 64, "Longest packed sequence.")
+cli.define_deprecated_alias("max_seq_length", "sequence_length")
 flags.DEFINE_float("num_train_epochs", 3.0, "Fine-tuning epochs.")
 flags.DEFINE_string("finetune_args", "", "Extra arguments for training.finetune.")
 flags.DEFINE_integer("benchmark_runs", 30, "Timed calls per length and thread count.")
@@ -99,7 +102,7 @@ def main(argv):
         f"--train={FLAGS.train}",
         f"--eval={FLAGS.eval}",
         f"--model_dir={model_dir}",
-        f"--max_seq_length={FLAGS.max_seq_length}",
+        f"--sequence_length={FLAGS.sequence_length}",
         f"--num_train_epochs={FLAGS.num_train_epochs}",
         # The pipeline owns OUT/model: running the main job again replaces it.
         "--overwrite",
@@ -170,4 +173,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

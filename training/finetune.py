@@ -20,7 +20,7 @@ Examples:
 
     # SQuAD v1.1 extractive QA, contexts covered by windows 128 tokens apart:
     python -m training.finetune --task=qa --init=CKPT --train=train-v1.1.json \
-        --eval=dev-v1.1.json --max_seq_length=384 --doc_stride=128 --model_dir=/tmp/squad
+        --eval=dev-v1.1.json --sequence_length=384 --doc_stride=128 --model_dir=/tmp/squad
 
     # CoNLL named entities:
     python -m training.finetune --task=token_classification --init=CKPT \
@@ -54,6 +54,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
+
+from keras_bert.utils import cli  # noqa: E402
 
 TASKS = ("classification", "qa", "token_classification")
 
@@ -121,11 +123,12 @@ flags.DEFINE_bool(
     "mean squared error.",
 )
 flags.DEFINE_integer(
-    "max_seq_length",
+    "sequence_length",
     None,
     "Longest packed sequence, special tokens included. Batches are only as long as their "
     "longest member. Defaults to 128 (384 for qa).",
 )
+cli.define_deprecated_alias("max_seq_length", "sequence_length")
 flags.DEFINE_integer("doc_stride", 128, "qa: tokens between the starts of context windows.")
 flags.DEFINE_integer("max_query_length", 64, "qa: questions are cut to this many tokens.")
 flags.DEFINE_integer("max_answer_length", 30, "qa: the longest answer predicted, in tokens.")
@@ -203,7 +206,54 @@ flags.DEFINE_enum(
     "in float32). mixed_float16 adds loss scaling.",
 )
 
-_DEFAULT_MAX_SEQ_LENGTH = {"classification": 128, "qa": 384, "token_classification": 128}
+# === Flag checks that need no I/O (at parsing; the files are checked in `_check_flags`) ===
+flags.register_validator("batch_size", lambda value: value >= 1, "must be positive.")
+flags.register_validator("eval_batch_size", lambda value: value >= 1, "must be positive.")
+flags.register_validator("learning_rate", lambda value: value > 0, "must be positive.")
+flags.register_validator("weight_decay", lambda value: value >= 0, "must be >= 0.")
+flags.register_validator(
+    "warmup_proportion", lambda value: 0 <= value < 1, "must be in [0, 1)."
+)
+flags.register_validator("clipnorm", lambda value: value >= 0, "must be >= 0 (0 disables it).")
+flags.register_validator("num_train_epochs", lambda value: value > 0, "must be positive.")
+flags.register_validator(
+    "max_train_steps", lambda value: value is None or value >= 1, "must be positive."
+)
+flags.register_validator(
+    "max_minutes", lambda value: value is None or value >= 0, "must be >= 0 (0: no limit)."
+)
+flags.register_validator(
+    "sequence_length", lambda value: value is None or value >= 3, "must be >= 3."
+)
+flags.register_validator("doc_stride", lambda value: value >= 1, "must be positive.")
+flags.register_validator("max_query_length", lambda value: value >= 1, "must be positive.")
+flags.register_validator("max_answer_length", lambda value: value >= 1, "must be positive.")
+flags.register_validator(
+    "dropout", lambda value: value is None or 0 <= value < 1, "must be in [0, 1)."
+)
+flags.register_validator(
+    "num_cpu_devices", lambda value: value is None or value >= 1, "must be positive."
+)
+
+
+@flags.multi_flags_validator(["num_cpu_devices", "strategy"])
+def _num_cpu_devices_needs_mirrored(values):
+    if values["num_cpu_devices"] is not None and values["strategy"] != "mirrored":
+        raise cli.FlagError(
+            "num_cpu_devices", values["num_cpu_devices"], "only applies to `--strategy=mirrored`."
+        )
+    return True
+
+
+@flags.multi_flags_validator(["regression", "skip_bad_lines", "task"])
+def _classification_only(values):
+    for name in ("regression", "skip_bad_lines"):
+        if values[name] and values["task"] != "classification":
+            raise cli.FlagError(name, None, "only applies to `--task=classification`.")
+    return True
+
+
+_DEFAULT_SEQUENCE_LENGTH = {"classification": 128, "qa": 384, "token_classification": 128}
 
 
 def make_task(name, max_seq_length):
@@ -212,7 +262,7 @@ def make_task(name, max_seq_length):
         from keras_bert.tasks.classification import ClassificationTask
 
         return ClassificationTask(
-            max_seq_length=max_seq_length,
+            sequence_length=max_seq_length,
             text_column=FLAGS.text_column,
             pair_column=FLAGS.pair_column,
             label_column=FLAGS.label_column,
@@ -297,30 +347,11 @@ def training_steps(num_examples, batch_size, num_train_epochs, max_train_steps):
 
 
 def _check_flags():
-    if FLAGS.batch_size < 1:
-        raise ValueError(f"`--batch_size` must be positive, received {FLAGS.batch_size}.")
-    if FLAGS.num_train_epochs <= 0:
-        raise ValueError(
-            f"`--num_train_epochs` must be positive, received {FLAGS.num_train_epochs}."
-        )
-    if FLAGS.max_train_steps is not None and FLAGS.max_train_steps < 1:
-        raise ValueError(
-            f"`--max_train_steps` must be positive, received {FLAGS.max_train_steps}."
-        )
-    if FLAGS.max_minutes is not None and FLAGS.max_minutes < 0:
-        raise ValueError(f"`--max_minutes` must be >= 0, received {FLAGS.max_minutes}.")
-    if FLAGS.max_seq_length is not None and FLAGS.max_seq_length < 3:
-        raise ValueError(f"`--max_seq_length` must be >= 3, received {FLAGS.max_seq_length}.")
-    if FLAGS.num_cpu_devices is not None and FLAGS.strategy != "mirrored":
-        raise ValueError("`--num_cpu_devices` only applies to `--strategy=mirrored`.")
-    if FLAGS.regression and FLAGS.task != "classification":
-        raise ValueError("`--regression` only applies to `--task=classification`.")
+    """The checks of the flags that read the disk (the others run at parsing)."""
     for name in ("train", "dev", "eval"):
         path = getattr(FLAGS, name)
         if path is not None and not os.path.isfile(path):
-            raise ValueError(f"`--{name}` ({path!r}) is not a file.")
-    if FLAGS.skip_bad_lines and FLAGS.task != "classification":
-        raise ValueError("`--skip_bad_lines` only applies to `--task=classification`.")
+            raise cli.FlagError(name, path, "not a file.")
     _check_model_dir(FLAGS.model_dir, FLAGS.overwrite)
 
 
@@ -329,14 +360,15 @@ def _check_model_dir(model_dir, overwrite):
     from keras_bert.models import model_dir as model_dir_lib
 
     if os.path.exists(model_dir) and not os.path.isdir(model_dir):
-        raise ValueError(f"`--model_dir` ({model_dir!r}) is a file, not a directory.")
+        raise cli.FlagError("model_dir", model_dir, "is a file, not a directory.")
     model_file = os.path.join(model_dir, model_dir_lib.MODEL_FILE)
     if not os.path.exists(model_file):
         return
     if not overwrite:
-        raise ValueError(
-            f"`--model_dir` ({model_dir!r}) already holds a model ({model_dir_lib.MODEL_FILE}); "
-            "pass `--overwrite` to replace it, or choose another directory."
+        raise cli.FlagError(
+            "model_dir", model_dir,
+            f"already holds a model ({model_dir_lib.MODEL_FILE}); pass `--overwrite` to "
+            "replace it, or choose another directory.",
         )
     # Never leave the old model beside the new run's label map and config.
     for name in (model_dir_lib.MODEL_FILE, model_dir_lib.METRICS_FILE):
@@ -362,8 +394,8 @@ def main(argv):
 
     keras.utils.set_random_seed(FLAGS.seed)
     chief = distribution.is_chief(strategy)
-    max_seq_length = FLAGS.max_seq_length or _DEFAULT_MAX_SEQ_LENGTH[FLAGS.task]
-    task = make_task(FLAGS.task, max_seq_length)
+    sequence_length = FLAGS.sequence_length or _DEFAULT_SEQUENCE_LENGTH[FLAGS.task]
+    task = make_task(FLAGS.task, sequence_length)
     tokenizer = load_tokenizer(FLAGS.init, FLAGS.vocab)
 
     # === Data ===
@@ -433,17 +465,10 @@ def main(argv):
 
     output_dir = FLAGS.model_dir
     if chief:
-        os.makedirs(output_dir, exist_ok=True)
-        model_dir_lib.write_json(
-            os.path.join(output_dir, model_dir_lib.LABEL_MAP_FILE),
-            model_dir_lib.make_label_map(task.name, labels, getattr(task, "regression", False)),
-        )
-        model_dir_lib.save_tokenizer_assets(
-            tokenizer, os.path.join(output_dir, model_dir_lib.TOKENIZER_DIR)
-        )
-        model_dir_lib.write_json(
-            os.path.join(output_dir, model_dir_lib.FINETUNE_CONFIG_FILE),
-            _finetune_config(task, max_seq_length, total_steps),
+        model_dir_lib.write_assets(
+            output_dir, task.name, labels, tokenizer,
+            _finetune_config(task, sequence_length, total_steps),
+            regression=getattr(task, "regression", False),
         )
 
     # === Training ===
@@ -699,4 +724,7 @@ class _Selection(keras.callbacks.Callback):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(
+        main, flag_for={"peak_learning_rate": "learning_rate"},
+        input_flags=("train", "dev", "eval", "init", "vocab"),
+    )

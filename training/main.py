@@ -18,7 +18,9 @@ import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
+
+from keras_bert.utils import cli  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -50,6 +52,8 @@ flags.DEFINE_string(
     "If set, also write the encoder to this directory in the format "
     "keras_bert.load_encoder reads (written atomically).",
 )
+flags.register_validator("sequence_length", lambda value: value >= 1, "must be positive.")
+flags.register_validator("batch_size", lambda value: value >= 1, "must be positive.")
 
 
 def _sample_inputs(encoder, vocabulary_path):
@@ -122,4 +126,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    # `BertEncoder.from_preset` names its argument `name`.
+    cli.run(main, flag_for={"name": "preset"}, input_flags=["init"])

@@ -1,7 +1,7 @@
 """How much next-sentence signal a corpus carries, measured without a network.
 
-Builds next-sentence examples exactly as `training.pretrain` does (same builder, same
-evaluation seed), then scores every pair by the IDF-weighted overlap of the word pieces of
+Builds next-sentence examples exactly as `training.pretrain` does (same builder and
+preprocessor, same evaluation seed), then scores every pair by the IDF-weighted overlap of the word pieces of
 its two segments,
 
     overlap(A, B) = sum(idf(t) for t in A & B) / min(sum(idf(t) for t in A), sum(idf(t) for t in B))
@@ -18,11 +18,13 @@ Example:
 """
 
 import json
+import os
 
 import numpy as np
 from absl import app
 from absl import flags
 
+from keras_bert.utils import cli
 from training.core import pretraining_data
 
 FLAGS = flags.FLAGS
@@ -39,13 +41,24 @@ def define_flags():
         "corpus", None, "Training corpus (fits IDF and the threshold).", required=True
     )
     flags.DEFINE_string("eval_corpus", None, "Evaluation corpus.", required=True)
-    flags.DEFINE_integer("max_seq_length", 128, "Length of the packed sequences.")
+    flags.DEFINE_integer("sequence_length", 128, "Length of the packed sequences.")
+    cli.define_deprecated_alias("max_seq_length", "sequence_length")
+    flags.register_validator("sequence_length", lambda value: value >= 5, "must be at least 5.")
     flags.DEFINE_integer("seed", 0, "Seed of the training-corpus examples.")
     flags.DEFINE_integer(
         "eval_seed", pretraining_data.DEFAULT_EVAL_SEED,
         "Seed of the evaluation examples (training.pretrain's default).",
     )
     flags.DEFINE_string("output", None, "Optional JSON file for the results.")
+
+
+def _check_flags(argv):
+    """The checks of the flags that read the disk."""
+    del argv  # main refuses positional arguments
+    for name in ("vocab", "corpus", "eval_corpus"):
+        path = getattr(FLAGS, name)
+        if not os.path.isfile(path):
+            raise cli.FlagError(name, path, "not a file.")
 
 
 def segment_sets(inputs, labels):
@@ -112,7 +125,7 @@ def main(argv):
 
     def examples(path, seed):
         corpus = pretraining_data.CorpusExamples(
-            [path], tokenizer, max_seq_length=FLAGS.max_seq_length
+            [path], tokenizer, sequence_length=FLAGS.sequence_length
         )
         inputs, labels = corpus.arrays(seed)
         return segment_sets(inputs, labels), labels["next_sentence_label"] == 1
@@ -128,7 +141,7 @@ def main(argv):
         "threshold": threshold,
         "train_accuracy": train_accuracy,
         "eval_accuracy": eval_accuracy,
-        "max_seq_length": FLAGS.max_seq_length,
+        "max_seq_length": FLAGS.sequence_length,
     }
     print(json.dumps(results, indent=1))
     if FLAGS.output:
@@ -137,4 +150,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main, input_flags=("vocab", "corpus", "eval_corpus"), check=_check_flags)

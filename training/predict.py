@@ -31,6 +31,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
+from keras_bert.utils import cli  # noqa: E402
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A directory written by training.finetune.", required=True)
 flags.DEFINE_enum(
@@ -42,6 +44,14 @@ flags.DEFINE_enum(
     "json: one JSON object per input with all details.",
 )
 flags.DEFINE_integer("batch_size", 64, "Inference batch size.")
+flags.register_validator("batch_size", lambda value: value >= 1, "must be positive.")
+
+
+def _check_flags(argv):
+    """The checks of the flags that read the disk (before stdin is read)."""
+    del argv  # the texts
+    if not os.path.isdir(FLAGS.model_dir):
+        raise cli.FlagError("model_dir", FLAGS.model_dir, "not a directory.")
 
 
 def read_inputs(argv, stdin=None):
@@ -66,11 +76,11 @@ def predict_classification(model_dir, lines, batch_size=64):
 
     pairs = None
     texts = lines
-    if model_dir.config.get("pair_column"):
+    if model_dir.is_pair_task:
         split = [_split_pair(line, "text<TAB>pair") for line in lines]
         texts, pairs = [a for a, _ in split], [b for _, b in split]
-    inputs = classification.pack(model_dir.tokenizer, texts, pairs, model_dir.max_seq_length)
-    logits = model_inputs.predict(model_dir.model, inputs, batch_size)
+    inputs = model_dir.preprocessor.pack_numpy(texts, pairs)
+    logits = model_inputs.predict(model_dir.load_model(), inputs, batch_size)
     if model_dir.regression:
         return [{"value": float(row[0])} for row in logits]
     probabilities = classification.softmax(logits)
@@ -91,31 +101,24 @@ def predict_classification(model_dir, lines, batch_size=64):
 def predict_qa(model_dir, lines, batch_size=64):
     """One dict per `question<TAB>context` line: `answer`, `probability`."""
     from keras_bert.tasks import question_answering as qa
-    from keras_bert.text.words import split_words
 
-    examples = []
-    for index, line in enumerate(lines):
-        question, context = _split_pair(line, "question<TAB>context")
-        examples.append(qa.Example(str(index), question, context, [], split_words(context)))
+    pairs = [_split_pair(line, "question<TAB>context") for line in lines]
     config = model_dir.config
     task = qa.QuestionAnsweringTask(
-        max_seq_length=model_dir.max_seq_length,
+        sequence_length=model_dir.sequence_length,
         doc_stride=config.get("doc_stride", 128),
         max_query_length=config.get("max_query_length", 64),
         max_answer_length=config.get("max_answer_length", 30),
     )
-    features = qa.convert_examples(
-        examples, model_dir.tokenizer, task.max_seq_length, task.doc_stride,
-        task.max_query_length,
-    )
-    answers = task.predict(model_dir.model, qa.Data(examples, features), batch_size)
+    data = task.read_texts(task.build_preprocessor(model_dir.tokenizer), pairs)
+    answers = task.predict(model_dir.load_model(), data, batch_size)
     return [
         {
             "answer": answers[e.qas_id].text,
             "probability": answers[e.qas_id].probability,
             "score": answers[e.qas_id].score if np.isfinite(answers[e.qas_id].score) else None,
         }
-        for e in examples
+        for e in data.examples
     ]
 
 
@@ -124,10 +127,11 @@ def predict_tokens(model_dir, lines, batch_size=64):
     from keras_bert.tasks import token_classification as tc
 
     word_lists = [line.split() for line in lines]
-    features = tc.convert_sentences(model_dir.tokenizer, word_lists, model_dir.max_seq_length)
-    task = tc.TokenClassificationTask(model_dir.max_seq_length)
+    task = tc.TokenClassificationTask(model_dir.sequence_length)
+    features = tc.preprocess(task.build_preprocessor(model_dir.tokenizer), word_lists)
     tags, probabilities = task.predict(
-        model_dir.model, tc.Data("<input>", word_lists, features), model_dir.labels, batch_size
+        model_dir.load_model(), tc.Data("<input>", word_lists, features), model_dir.labels,
+        batch_size,
     )
     return [
         {"words": words, "tags": row_tags, "probabilities": row_probabilities}
@@ -167,4 +171,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main, flag_for={"path": "model_dir"}, input_flags=["model_dir"], check=_check_flags)

@@ -7,7 +7,7 @@ Examples:
     python -m training.pretrain --preset=bert_mini \
         --corpus=../shared/data/wikitext2/valid.txt \
         --eval_corpus=../shared/data/wikitext2/test.txt \
-        --vocab_size=8000 --max_minutes=10 --model_dir=/tmp/bert_mini
+        --vocabulary_size=8000 --max_minutes=10 --model_dir=/tmp/bert_mini
 
     # From TFRecords of `keras_bert.text.create_pretraining_data`, a fixed number of
     # steps, bfloat16 compute, a checkpoint every 1000 steps (a killed run started
@@ -53,6 +53,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from absl import app, flags, logging  # noqa: E402
 
+from keras_bert.utils import cli  # noqa: E402
 from training.core.distribution import STRATEGIES  # noqa: E402
 from training.core.pretraining_data import DEFAULT_EVAL_SEED  # noqa: E402
 
@@ -107,12 +108,14 @@ flags.DEFINE_string("eval_records", None, "Glob of evaluation TFRecords.")
 flags.DEFINE_string(
     "vocab", None,
     "vocab.txt (or a directory holding one). Default: the --init_checkpoint's, else "
-    "--model_dir/vocab.txt if it exists, else learned from --corpus (--vocab_size).",
+    "--model_dir/vocab.txt if it exists, else learned from --corpus (--vocabulary_size).",
 )
-flags.DEFINE_integer("vocab_size", 30522, "Size of a vocabulary learned from --corpus.")
+flags.DEFINE_integer("vocabulary_size", 30522, "Size of a vocabulary learned from --corpus.")
+cli.define_deprecated_alias("vocab_size", "vocabulary_size")
 flags.DEFINE_bool("lower_case", True, "Whether a learned vocabulary is uncased.")
 flags.DEFINE_enum("corpus_format", "auto", ["auto", "lines", "wikitext"], "Corpus format.")
-flags.DEFINE_integer("max_seq_length", 128, "Length of the packed sequences.")
+flags.DEFINE_integer("sequence_length", 128, "Length of the packed sequences.")
+cli.define_deprecated_alias("max_seq_length", "sequence_length")
 flags.DEFINE_integer("max_predictions_per_seq", 20, "Most masked tokens per sequence.")
 flags.DEFINE_float("masked_lm_prob", 0.15, "Fraction of tokens masked.")
 flags.DEFINE_float("short_seq_prob", 0.1, "Probability of a shorter target sequence.")
@@ -198,6 +201,24 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
 
+# === Flag checks that need no I/O, at parsing (the others: `_check_flags`) ===
+flags.register_validator("learning_rate", lambda value: value > 0, "must be positive.")
+flags.register_validator("weight_decay", lambda value: value >= 0, "must be >= 0.")
+flags.register_validator(
+    "warmup_proportion", lambda value: 0 <= value < 1, "must be in [0, 1)."
+)
+flags.register_validator("decay_proportion", lambda value: 0 < value <= 1, "must be in (0, 1].")
+
+
+@flags.multi_flags_validator(["end_learning_rate", "learning_rate"])
+def _end_learning_rate_in_range(values):
+    if not 0 <= values["end_learning_rate"] <= values["learning_rate"]:
+        raise cli.FlagError(
+            "end_learning_rate", values["end_learning_rate"],
+            f"must be in [0, `--learning_rate` ({values['learning_rate']})].",
+        )
+    return True
+
 
 def _check_flags():
     sources = [name for name in ("preset", "config", "init_checkpoint") if getattr(FLAGS, name)]
@@ -214,14 +235,17 @@ def _check_flags():
         raise ValueError("Pass `--train_steps`, `--max_minutes` or both.")
     for name in ("train_steps", "batch_size", "gradient_accumulation_steps",
                  "checkpoint_every_steps", "log_every_steps", "eval_batch_size",
-                 "max_seq_length", "max_predictions_per_seq", "vocab_size"):
+                 "sequence_length", "max_predictions_per_seq", "vocabulary_size"):
         value = getattr(FLAGS, name)
         if value is not None and value < 1:
-            raise ValueError(f"`--{name}` must be positive, received {value}.")
+            raise ValueError(f"`--{cli.typed_name(name)}` must be positive, received {value}.")
     if FLAGS.max_minutes is not None and not FLAGS.max_minutes > 0:
         raise ValueError(f"`--max_minutes` must be positive, received {FLAGS.max_minutes}.")
-    if FLAGS.max_seq_length < 5:
-        raise ValueError(f"`--max_seq_length` must be at least 5, received {FLAGS.max_seq_length}.")
+    if FLAGS.sequence_length < 5:
+        raise ValueError(
+            f"`--{cli.typed_name('sequence_length')}` must be at least 5, received "
+            f"{FLAGS.sequence_length}."
+        )
     if FLAGS.num_cpu_devices is not None and FLAGS.strategy != "mirrored":
         raise ValueError("`--num_cpu_devices` only applies to `--strategy=mirrored`.")
     if FLAGS.tpu is not None and FLAGS.strategy != "tpu":
@@ -240,11 +264,12 @@ def _check_flags():
 def _check_model_dir(model_dir, overwrite):
     """Refuses a --model_dir that holds a finished run, unless `overwrite`."""
     if os.path.exists(model_dir) and not os.path.isdir(model_dir):
-        raise ValueError(f"`--model_dir` ({model_dir!r}) is a file, not a directory.")
+        raise cli.FlagError("model_dir", model_dir, "is a file, not a directory.")
     if not overwrite and os.path.exists(os.path.join(model_dir, MODEL_FILE)):
-        raise ValueError(
-            f"`--model_dir` ({model_dir!r}) already holds a finished model ({MODEL_FILE}); "
-            "pass `--overwrite` to train again into it, or choose another directory."
+        raise cli.FlagError(
+            "model_dir", model_dir,
+            f"already holds a finished model ({MODEL_FILE}); pass `--overwrite` to train "
+            "again into it, or choose another directory.",
         )
 
 
@@ -282,7 +307,7 @@ def _vocabulary(model_dir, chief):
         raise ValueError("`--vocab` is required with `--train_records`.")
     started = time.time()
     vocabulary = learn_vocabulary(
-        _paths(FLAGS.corpus), FLAGS.vocab_size, lower_case=FLAGS.lower_case,
+        _paths(FLAGS.corpus), FLAGS.vocabulary_size, lower_case=FLAGS.lower_case,
         show_progress=False,
     )
     logging.info(
@@ -341,10 +366,10 @@ def _build_model(model_cls, vocabulary_size, policy):
             f"The model's `vocabulary_size` ({encoder.vocabulary_size}) differs from the "
             f"vocabulary's size ({vocabulary_size})."
         )
-    if FLAGS.max_seq_length > encoder.max_sequence_length:
+    if FLAGS.sequence_length > encoder.max_sequence_length:
         raise ValueError(
-            f"`--max_seq_length` ({FLAGS.max_seq_length}) exceeds the model's "
-            f"`max_sequence_length` ({encoder.max_sequence_length})."
+            f"`--{cli.typed_name('sequence_length')}` ({FLAGS.sequence_length}) exceeds the "
+            f"model's `max_sequence_length` ({encoder.max_sequence_length})."
         )
     return model
 
@@ -486,10 +511,10 @@ def main(argv):
     resumed_step = pretraining_callbacks.read_backup_step(backup_dir)
     # A resumed run draws other examples than the start of the interrupted one.
     data_seed = FLAGS.seed + resumed_step
-    max_seq_length, max_predictions = FLAGS.max_seq_length, FLAGS.max_predictions_per_seq
+    sequence_length, max_predictions = FLAGS.sequence_length, FLAGS.max_predictions_per_seq
     if FLAGS.corpus:
         corpus = pretraining_data.CorpusExamples(
-            _paths(FLAGS.corpus), tokenizer, FLAGS.corpus_format, max_seq_length,
+            _paths(FLAGS.corpus), tokenizer, FLAGS.corpus_format, sequence_length,
             max_predictions, FLAGS.masked_lm_prob, FLAGS.short_seq_prob,
             FLAGS.whole_word_masking,
         )
@@ -502,10 +527,10 @@ def main(argv):
         )
     else:
         metadata = pretraining_data.records_metadata(FLAGS.train_records)
-        max_seq_length = metadata.get("max_seq_length", max_seq_length)
+        sequence_length = metadata.get("max_seq_length", sequence_length)
         max_predictions = metadata.get("max_predictions_per_seq", max_predictions)
         train_dataset = pretraining_data.records_dataset(
-            FLAGS.train_records, FLAGS.batch_size, data_seed, max_seq_length, max_predictions
+            FLAGS.train_records, FLAGS.batch_size, data_seed, sequence_length, max_predictions
         )
 
     # === Model ===
@@ -589,7 +614,7 @@ def main(argv):
     if FLAGS.eval_corpus:
         eval_source = _paths(FLAGS.eval_corpus)
         eval_corpus = pretraining_data.CorpusExamples(
-            eval_source, tokenizer, FLAGS.corpus_format, max_seq_length, max_predictions,
+            eval_source, tokenizer, FLAGS.corpus_format, sequence_length, max_predictions,
             FLAGS.masked_lm_prob, FLAGS.short_seq_prob, FLAGS.whole_word_masking,
         )
         eval_inputs, eval_labels = eval_corpus.arrays(FLAGS.eval_seed)
@@ -601,7 +626,7 @@ def main(argv):
     elif FLAGS.eval_records:
         eval_source = FLAGS.eval_records
         eval_dataset = pretraining_data.records_dataset(
-            FLAGS.eval_records, FLAGS.eval_batch_size, FLAGS.eval_seed, max_seq_length,
+            FLAGS.eval_records, FLAGS.eval_batch_size, FLAGS.eval_seed, sequence_length,
             max_predictions, training=False,
         )
         results = model.evaluate(eval_dataset, verbose=0, return_dict=True)
@@ -646,4 +671,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(
+        main, flag_for={"peak_learning_rate": "learning_rate"},
+        input_flags=("corpus", "eval_corpus", "train_records", "eval_records", "vocab", "config",
+                     "init_checkpoint"),
+    )

@@ -2,8 +2,9 @@
 runs inside the emulated arm64 root file system.
 
 It needs only NumPy and `ai_edge_litert` (the arm64 rootfs has nothing else), so it uses argparse,
-not absl, and imports nothing from this project. `export.check_arm64` imports `run_model` for the
-x86 side, so both CPUs run the very same code.
+not absl, and imports from this project only `keras_bert/inputs.py` (the input names; it needs
+NumPy alone), which `export.check_arm64` copies beside it into the rootfs. `export.check_arm64`
+imports `run_model` for the x86 side, so both CPUs run the very same code.
 
     python arm64_runner.py --model=model.tflite --inputs=inputs.npz --output=logits.npz
 
@@ -26,7 +27,7 @@ import time
 
 import numpy as np
 
-INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
+from keras_bert.inputs import INPUT_NAMES
 
 
 def _interpreter_class():

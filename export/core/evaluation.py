@@ -1,16 +1,17 @@
-"""Evaluation data and reference (Keras) predictions shared by the exporters.
+"""Evaluation data, reference (Keras) predictions and parity figures shared by the exporters.
 
 Evaluation files are GLUE-style TSVs with a header row naming the fine-tuning columns
 (`text_column`, `pair_column`, `label_column` of `finetune_config.json`, e.g. `sentence` and
-`label` for SST-2).
+`label` for SST-2), read by `keras_bert.tasks.classification.read_examples`.
 """
 
-import csv
 import json
 import os
 
 import numpy as np
 
+from keras_bert.inputs import trim_to_longest
+from keras_bert.tasks import classification
 from keras_bert.utils.atomic import atomic_file
 
 # Sentences used when no --eval file is given: ordinary text, accents, a literal special
@@ -30,54 +31,64 @@ def read_tsv(path, info, limit=None, require_labels=True):
 
     Args:
         path: str. A TSV with a header row.
-        info: `export.core.model_dir.ModelDir`: names the columns and the labels.
-        limit: int or None. Read at most this many rows.
+        info: `keras_bert.models.ModelDir`: names the columns and the labels.
+        limit: int or None. Keep at most this many rows.
         require_labels: bool. Whether the label column must be present.
 
     Returns:
         `(texts, texts_pair, labels)`: lists of str (`texts_pair` None for single-text tasks)
         and an int32 array of class indices (float32 values for regression), or None without
         labels.
+
+    Raises:
+        ValueError: naming the file (and the line) of a missing column, a malformed row or a
+            label the model does not know.
     """
     if not os.path.isfile(path):
         raise ValueError(f"Evaluation file {path!r} does not exist.")
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        columns = reader.fieldnames or []
-        needed = [info.text_column] + ([info.pair_column] if info.is_pair_task else [])
-        if require_labels:
-            needed.append(info.label_column)
-        missing = [column for column in needed if column not in columns]
-        if missing:
-            raise ValueError(f"{path} lacks the columns {missing}; its header is {columns}.")
-        has_labels = info.label_column in columns
-        texts, texts_pair, raw_labels = [], [], []
-        for row in reader:
-            if limit is not None and len(texts) >= limit:
-                break
-            texts.append(row[info.text_column] or "")
-            if info.is_pair_task:
-                texts_pair.append(row[info.pair_column] or "")
-            if has_labels:
-                raw_labels.append(row[info.label_column])
-    if not texts:
-        raise ValueError(f"{path} has no rows.")
+    columns = classification.read_columns(path, "tsv")
+    needed = [info.text_column] + ([info.pair_column] if info.is_pair_task else [])
+    if require_labels:
+        needed.append(info.label_column)
+    missing = [column for column in needed if column not in columns]
+    if missing:
+        raise ValueError(f"{path} lacks the columns {missing}; its header is {columns}.")
+    examples = classification.read_examples(
+        path, info.text_column, info.pair_column if info.is_pair_task else None,
+        info.label_column, input_format="tsv", require_labels=require_labels,
+    )
+    examples = _first(examples, limit)
     labels = None
-    if has_labels:
-        labels = _label_indices(raw_labels, info, path)
-    return texts, (texts_pair if info.is_pair_task else None), labels
+    if examples.labels is not None:
+        labels = _label_indices(examples, info)
+    return examples.texts, examples.pairs, labels
 
 
-def _label_indices(raw_labels, info, path):
+def _first(examples, limit):
+    """`examples` cut to its first `limit` rows (all with `limit=None`)."""
+    if limit is None:
+        return examples
+    return classification.Examples(
+        path=examples.path,
+        texts=examples.texts[:limit],
+        pairs=None if examples.pairs is None else examples.pairs[:limit],
+        labels=None if examples.labels is None else examples.labels[:limit],
+        line_numbers=examples.line_numbers[:limit],
+    )
+
+
+def _label_indices(examples, info):
     if info.regression:
-        return np.asarray([float(value) for value in raw_labels], np.float32)
+        return classification.encode_labels(examples, [], regression=True)[:, 0]
     index = {name: i for i, name in enumerate(info.labels)}
-    unknown = sorted(set(raw_labels) - set(index))
+    unknown = sorted(set(examples.labels) - set(index))
     if unknown:
+        line = examples.line_numbers[examples.labels.index(unknown[0])]
         raise ValueError(
-            f"{path} has labels {unknown[:5]} not in the model's labels {info.labels}."
+            f"{examples.path} has labels {unknown[:5]} not in the model's labels "
+            f"{info.labels} (line {line} has {unknown[0]!r})."
         )
-    return np.asarray([index[value] for value in raw_labels], np.int32)
+    return np.asarray([index[value] for value in examples.labels], np.int32)
 
 
 def read_texts(info, path=None, limit=None):
@@ -89,50 +100,105 @@ def read_texts(info, path=None, limit=None):
     return texts, (list(reversed(texts)) if info.is_pair_task else None)
 
 
-def pack(tokenizer, info, texts, texts_pair=None, max_length=None):
-    """Int32 numpy arrays `token_ids`, `segment_ids`, `padding_mask` `(N, max_seq_length)`."""
-    packed = tokenizer.pack(texts, texts_pair, max_length=max_length or info.max_seq_length)
-    return {name: np.asarray(value, np.int32) for name, value in packed.items()}
+def keras_logits(model, preprocessor, texts, texts_pair=None, batch_size=64):
+    """The Keras model's float32 logits `(N, C)`, packed by the task's preprocessor.
 
-
-def keras_logits(model, tokenizer, info, texts, texts_pair=None, batch_size=64):
-    """The Keras model's float32 logits `(N, C)`, packed as in fine-tuning."""
+    Each batch is cut to its longest row (`keras_bert.inputs.trim_to_longest`): padding does
+    not change the logits.
+    """
     outputs = []
     for start in range(0, len(texts), batch_size):
-        batch = pack(
-            tokenizer, info, texts[start:start + batch_size],
+        batch = preprocessor.pack_numpy(
+            texts[start:start + batch_size],
             None if texts_pair is None else texts_pair[start:start + batch_size],
         )
-        # Cut to the batch's longest row: padding does not change the logits.
-        length = int(batch["padding_mask"].sum(axis=1).max())
-        batch = {name: value[:, :length] for name, value in batch.items()}
-        outputs.append(np.asarray(model(batch, training=False), np.float32))
+        outputs.append(np.asarray(model(trim_to_longest(batch), training=False), np.float32))
     return np.concatenate(outputs, axis=0)
 
 
-def compare(logits, reference, labels=None, regression=False):
-    """Parity figures of `logits` against `reference` logits (both `(N, C)`)."""
-    logits = np.asarray(logits, np.float32)
-    reference = np.asarray(reference, np.float32)
+# === Parity figures ===
+
+
+def predicted_labels(logits, single_logit_is_binary=False):
+    """Class indices `(N,)` of float logits `(N, C)`: the argmax.
+
+    With `single_logit_is_binary`, one logit per example is read as a binary classifier's
+    (label 1 when > 0) instead of the argmax of one column (always 0).
+    """
+    logits = np.asarray(logits)
+    if single_logit_is_binary and logits.shape[1] == 1:
+        return (logits[:, 0] > 0).astype(np.int64)
+    return np.argmax(logits, axis=-1)
+
+
+def compare(logits, reference, labels=None, regression=False, dtype=np.float32,
+            single_logit_is_binary=False):
+    """Parity figures of `logits` against `reference` logits, both float `(N, C)`.
+
+    The one comparison of the exporters and checkers; each report picks its figures from it
+    (`keras_parity`, `export.saved_model`, `export.check_arm64`).
+
+    Args:
+        logits: float array `(N, C)`: the outputs checked.
+        reference: float array `(N, C)`: the outputs they should match.
+        labels: int array `(N,)` of class indices (float targets for regression), or None.
+        regression: bool. Compare regression outputs: no labels to agree on.
+        dtype: the numpy float type the differences are computed in.
+        single_logit_is_binary: bool. See `predicted_labels`.
+
+    Returns:
+        dict: `num_examples`, `max_abs_diff`, `mean_abs_diff`, `max_abs_diff_example` (the
+        row of the largest difference), `finite` (whether every logit is finite),
+        `label_agreement` (None for regression) and `num_label_disagreements`; with `labels`,
+        `accuracy` and `reference_accuracy` (classification) or `mse` and `reference_mse`
+        (regression).
+    """
+    logits = np.asarray(logits, dtype)
+    reference = np.asarray(reference, dtype)
+    if logits.shape != reference.shape:
+        raise ValueError(f"Logits of shape {logits.shape} do not match the reference's "
+                         f"{reference.shape}.")
     diff = np.abs(logits - reference)
     result = {
         "num_examples": int(len(logits)),
         "max_abs_diff": float(diff.max()) if diff.size else 0.0,
         "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
+        "max_abs_diff_example": int(np.argmax(diff.max(axis=1))) if diff.size else 0,
         "finite": bool(np.all(np.isfinite(logits))),
     }
     if regression:
-        result["label_agreement"] = None
+        result.update(label_agreement=None, num_label_disagreements=None)
         if labels is not None:
             result["mse"] = float(np.mean((logits[:, 0] - labels) ** 2))
-            result["keras_mse"] = float(np.mean((reference[:, 0] - labels) ** 2))
+            result["reference_mse"] = float(np.mean((reference[:, 0] - labels) ** 2))
         return result
-    predicted = np.argmax(logits, axis=-1)
-    expected = np.argmax(reference, axis=-1)
+    predicted = predicted_labels(logits, single_logit_is_binary)
+    expected = predicted_labels(reference, single_logit_is_binary)
     result["label_agreement"] = float(np.mean(predicted == expected))
+    result["num_label_disagreements"] = int(np.sum(predicted != expected))
     if labels is not None:
         result["accuracy"] = float(np.mean(predicted == labels))
-        result["keras_accuracy"] = float(np.mean(expected == labels))
+        result["reference_accuracy"] = float(np.mean(expected == labels))
+    return result
+
+
+def keras_parity(logits, reference, labels=None, regression=False):
+    """The parity report's figures of `logits` against the Keras model's `reference` logits.
+
+    Returns:
+        dict: `num_examples`, `max_abs_diff`, `mean_abs_diff`, `finite`, `label_agreement`
+        (None for regression); with `labels`, `accuracy` and `keras_accuracy`, or for
+        regression `mse` and `keras_mse`.
+    """
+    figures = compare(logits, reference, labels, regression)
+    result = {key: figures[key] for key in
+              ("num_examples", "max_abs_diff", "mean_abs_diff", "finite", "label_agreement")}
+    if labels is not None:
+        if regression:
+            result.update(mse=figures["mse"], keras_mse=figures["reference_mse"])
+        else:
+            result.update(accuracy=figures["accuracy"],
+                          keras_accuracy=figures["reference_accuracy"])
     return result
 
 

@@ -1,15 +1,36 @@
 """The serving functions both exporters trace: text -> packed ids -> logits -> predictions.
 
-Shape legend: B = batch, S = sequence length (at most `max_seq_length`), C = outputs.
+Shape legend: B = batch, S = sequence length (at most the model directory's
+`sequence_length`), C = outputs.
 """
+
+import os
 
 import tensorflow as tf
 
-from keras_bert.text import BertPacker
+from keras_bert.inputs import INPUT_NAMES
+from keras_bert.inputs import trim_to_longest
+from keras_bert.models.model_dir import LABEL_MAP_FILE
 
-INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
 TEXT_INPUT = "text"
 TEXT_PAIR_INPUT = "text_pair"
+# The tasks whose models the exporters trace (sentences, pairs, regression).
+EXPORTED_TASKS = ("classification",)
+
+
+def check_exported_task(model_dir):
+    """Raises `ValueError` unless the exporters handle the task of `model_dir`.
+
+    Args:
+        model_dir: `keras_bert.models.ModelDir`.
+    """
+    if model_dir.task not in EXPORTED_TASKS:
+        label_map = os.path.join(model_dir.path, LABEL_MAP_FILE)
+        raise ValueError(
+            f"{label_map}: task {model_dir.task!r} is not exported; the "
+            f"exporters handle {', '.join(f'`{task}`' for task in EXPORTED_TASKS)} "
+            "(sentences, pairs, regression)."
+        )
 
 
 def token_id_signature(batch_size=None):
@@ -25,48 +46,31 @@ def text_signature(is_pair, batch_size=None):
     return specs
 
 
-class TextPacker:
-    """Tokenizes and packs string tensors into the model's inputs, inside a graph.
+def text_inputs(preprocessor, texts, texts_pair=None, batch_size=None):
+    """The model's inputs from string tensors, inside a graph.
 
-    Texts are packed to `max_seq_length` (truncating as fine-tuning did), then cut to the
-    longest packed row of the batch: the logits at real positions do not depend on padding,
-    and short inputs do not pay for `max_seq_length` tokens.
+    The task's preprocessor packs the texts to its `sequence_length` (truncating as
+    fine-tuning did); the batch is then cut to its longest packed row: the logits at real
+    positions do not depend on padding, and short inputs do not pay for the full length.
 
     Only ops with TFLite kernels (builtins and tensorflow-text's) are used; with
     `batch_size=1` the packed tensors get a static batch axis, which the TFLite converter needs
     to lower the attention mask's `[:, None, None, :]` to a builtin.
 
     Args:
-        tokenizer: `keras_bert.text.BertTokenizer`.
-        max_seq_length: int. The longest packed sequence.
+        preprocessor: the task's preprocessor (`keras_bert.text.TextClassifierPreprocessor`).
+        texts: string `(B,)` tensor.
+        texts_pair: string `(B,)` tensor or None.
         batch_size: int or None. A static batch size to declare, or None.
+
+    Returns:
+        dict of int32 `(B, S)` tensors `token_ids`, `segment_ids`, `padding_mask`.
     """
-
-    def __init__(self, tokenizer, max_seq_length, batch_size=None):
-        self.tokenizer = tokenizer
-        self.batch_size = batch_size
-        self.packer = BertPacker(
-            sequence_length=max_seq_length,
-            cls_token_id=tokenizer.cls_token_id,
-            sep_token_id=tokenizer.sep_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-
-    def _segments(self, texts):
-        token_ids, row_splits = self.tokenizer.tokenize_flat(texts)
-        return tf.RaggedTensor.from_row_splits(token_ids, row_splits, validate=False)
-
-    def __call__(self, texts, texts_pair=None):
-        """Dict of int32 `(B, S)` tensors `token_ids`, `segment_ids`, `padding_mask`."""
-        pair = None if texts_pair is None else self._segments(texts_pair)
-        packed = self.packer(self._segments(texts), pair)
-        # (B, max_seq_length) -> (B, S), S = the longest real sequence of the batch.
-        length = tf.reduce_max(tf.reduce_sum(packed["padding_mask"], axis=1))
-        packed = {name: value[:, :length] for name, value in packed.items()}
-        if self.batch_size is not None:
-            shape = [self.batch_size, -1]
-            packed = {name: tf.reshape(value, shape) for name, value in packed.items()}
-        return packed
+    # (B, sequence_length) -> (B, S), S = the longest real sequence of the batch.
+    packed = trim_to_longest(preprocessor(texts, texts_pair))
+    if batch_size is not None:
+        packed = {name: tf.reshape(value, [batch_size, -1]) for name, value in packed.items()}
+    return packed
 
 
 def predictions(logits, labels, regression):

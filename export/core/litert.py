@@ -22,9 +22,13 @@ import threading
 
 import numpy as np
 
-# The signatures' names (as in export/core/graphs.py; not imported from there, so that running a
-# model needs neither TensorFlow nor the tokenizer).
-INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
+# NumPy only: running a model needs neither TensorFlow nor the tokenizer.
+from keras_bert.inputs import INPUT_NAMES
+from keras_bert.inputs import trim_to_longest
+from keras_bert.tasks.classification import softmax
+
+# The signatures' text input names (as in export/core/graphs.py; not imported from there, which
+# needs TensorFlow).
 TEXT_INPUT = "text"
 TEXT_PAIR_INPUT = "text_pair"
 
@@ -108,7 +112,8 @@ class LiteRTClassifier:
         vocabulary: str or None. For token-id files: a `vocab.txt` (or directory) to tokenize
             with; default: the vocabulary named by the file's manifest.
         labels: list of str or None. Class names; default: the manifest's.
-        max_seq_length: int or None. Longest packed sequence; default: the manifest's (128).
+        sequence_length: int or None. Longest packed sequence; default: the manifest's
+            `max_seq_length` (128).
         custom_ops: bool or None. Register tensorflow-text's kernels; default: when the
             manifest lists custom ops, or (without a manifest) when the input is a string.
 
@@ -122,7 +127,7 @@ class LiteRTClassifier:
     """
 
     def __init__(self, path, num_threads=None, vocabulary=None, labels=None,
-                 max_seq_length=None, custom_ops=None):
+                 sequence_length=None, custom_ops=None):
         if not os.path.isfile(path):
             raise ValueError(f"`path` ({path!r}) is not a file.")
         self.path = path
@@ -151,9 +156,10 @@ class LiteRTClassifier:
                 f"or {[TEXT_INPUT]}."
             )
         self.labels = labels or self.manifest.get("labels")
-        self.max_seq_length = max_seq_length or self.manifest.get("max_seq_length", 128)
+        self.sequence_length = sequence_length or self.manifest.get("max_seq_length", 128)
         self._vocabulary = vocabulary
         self._tokenizer = None
+        self._preprocessor = None
 
     @property
     def tokenizer(self):
@@ -173,6 +179,18 @@ class LiteRTClassifier:
                 lower_case = self.manifest.get("lower_case")
             self._tokenizer = keras_bert.load_tokenizer(vocabulary, lower_case=lower_case)
         return self._tokenizer
+
+    @property
+    def preprocessor(self):
+        """`tokenizer`'s `TextClassifierPreprocessor` to `sequence_length` (token-id files)."""
+        if self._preprocessor is None:
+            # pylint: disable=import-outside-toplevel
+            from keras_bert.text import TextClassifierPreprocessor
+
+            self._preprocessor = TextClassifierPreprocessor(
+                self.tokenizer, sequence_length=self.sequence_length
+            )
+        return self._preprocessor
 
     def logits_from_token_ids(self, token_ids, segment_ids=None, padding_mask=None):
         """Float32 logits `(1, C)` of one packed example (int arrays `(1, length)`)."""
@@ -194,13 +212,12 @@ class LiteRTClassifier:
             return np.array(self.runner(**feed)["logits"], np.float32)
 
     def logits_from_packed(self, packed):
-        """Float32 logits `(N, C)` of packed arrays `(N, max_length)`, each cut to its length."""
-        lengths = np.asarray(packed["padding_mask"]).sum(axis=1)
+        """Float32 logits `(N, C)` of packed arrays `(N, length)`, each cut to its length."""
+        packed = {name: np.asarray(packed[name]) for name in INPUT_NAMES}
         rows = []
-        for i, length in enumerate(lengths):
-            rows.append(self.logits_from_token_ids(
-                *(np.asarray(packed[name])[i:i + 1, :length] for name in INPUT_NAMES)
-            ))
+        for i in range(len(packed["padding_mask"])):
+            example = trim_to_longest({name: value[i:i + 1] for name, value in packed.items()})
+            rows.append(self.logits_from_token_ids(*(example[name] for name in INPUT_NAMES)))
         return np.concatenate(rows, axis=0)
 
     def logits(self, texts, texts_pair=None):
@@ -219,17 +236,15 @@ class LiteRTClassifier:
                         [texts_pair[i].encode("utf-8")], dtype=object)
                 rows.append(self._run(feed))
             return np.concatenate(rows, axis=0)
-        packed = self.tokenizer.pack(texts, texts_pair, max_length=self.max_seq_length)
-        return self.logits_from_packed({k: np.asarray(v) for k, v in packed.items()})
+        return self.logits_from_packed(self.preprocessor.pack_numpy(texts, texts_pair))
 
     def predict_texts(self, texts, texts_pair=None):
         """Dict of `logits` `(N, C)`, `probabilities`, `label` (int) and `label_name`."""
         logits = self.logits(texts, texts_pair)
-        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
         label = np.argmax(logits, axis=-1)
         result = {
             "logits": logits,
-            "probabilities": shifted / shifted.sum(axis=-1, keepdims=True),
+            "probabilities": softmax(logits).astype(np.float32),
             "label": label,
         }
         if self.labels:

@@ -37,8 +37,9 @@ import numpy as np
 import tensorflow as tf
 
 from export.core import flatbuffer
-from export.core import graphs
 from export.core import litert
+from keras_bert.inputs import INPUT_NAMES
+from keras_bert.inputs import trim_to_longest
 
 # The quantization debugger (used here for its calibrated model and `denylisted_nodes`) wants
 # examples of one fixed shape: calibration texts cut to this many real tokens, no padding.
@@ -47,10 +48,9 @@ DEBUG_LENGTH = 24
 
 def calibration_examples(packed):
     """Dicts of int32 `(1, length)` arrays, each example cut to its real length."""
-    lengths = packed["padding_mask"].sum(axis=1)
     return [
-        {name: packed[name][i:i + 1, :length] for name in graphs.INPUT_NAMES}
-        for i, length in enumerate(lengths)
+        trim_to_longest({name: packed[name][i:i + 1] for name in INPUT_NAMES})
+        for i in range(len(packed["padding_mask"]))
     ]
 
 
@@ -76,7 +76,7 @@ def _input_order(content):
     details = sorted(interpreter.get_input_details(), key=lambda detail: detail["index"])
     names = []
     for detail in details:
-        matches = [name for name in graphs.INPUT_NAMES if name in detail["name"]]
+        matches = [name for name in INPUT_NAMES if name in detail["name"]]
         if len(matches) != 1:
             raise ValueError(f"Cannot tell which input the tensor {detail['name']!r} is.")
         names.append(matches[0])
@@ -276,5 +276,5 @@ def debug_examples_from(calibration, length=DEBUG_LENGTH, count=64):
             f"Only {len(chosen)} calibration texts have {length} tokens or more; the "
             "quantization debugger needs longer calibration text."
         )
-    return [{name: example[name][:, :length].copy() for name in graphs.INPUT_NAMES}
+    return [{name: example[name][:, :length].copy() for name in INPUT_NAMES}
             for example in chosen]

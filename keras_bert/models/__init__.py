@@ -3,8 +3,9 @@
 - `BertClassifier`: sentence (pair) classification or regression on `[CLS]`.
 - `BertSpanLabeler`: extractive QA, start/end logits per position.
 - `BertTokenClassifier`: one label per token (NER).
-- `load_model_dir(path)`: model, tokenizer, label map and config of a directory
-  written by `training.finetune` (see `keras_bert.models.model_dir`).
+- `load_model_dir(model_dir)`: model, tokenizer, preprocessor, label map and config of a
+  directory written by `training.finetune` (see `keras_bert.models.model_dir`, the only
+  reader and writer of that layout).
 - `best_span(...)`: the best answer span from `BertSpanLabeler` logits.
 """
 

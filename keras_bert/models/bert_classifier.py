@@ -3,9 +3,9 @@
 import keras
 from keras import ops
 
+from keras_bert.inputs import INPUT_NAMES
+from keras_bert.inputs import trim_to_longest
 from keras_bert.layers import validation
-
-_INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
 
 
 @keras.saving.register_keras_serializable(package="keras_bert")
@@ -61,7 +61,7 @@ class BertClassifier(keras.Model):
         # === Functional Model ===
         inputs = {
             name: keras.Input(shape=(None,), dtype="int32", name=name)
-            for name in _INPUT_NAMES
+            for name in INPUT_NAMES
         }
         pooled_output = encoder(_TrimPadding(name="trim_padding")(inputs))["pooled_output"]
         logits = output_dense(head_dropout(pooled_output))
@@ -120,11 +120,13 @@ class _TrimPadding(keras.layers.Layer):
         positions = ops.cast(padding_mask != 0, "int32") * ops.arange(
             1, ops.shape(padding_mask)[1] + 1, dtype="int32"
         )
+        # Not `trim_to_longest`'s default (the most real tokens of a row): one past the last
+        # real position keeps every real token of a mask with holes, and at least one position.
         length = ops.maximum(ops.max(positions), 1)
-        return {name: inputs[name][:, :length] for name in _INPUT_NAMES}
+        return trim_to_longest({name: inputs[name] for name in INPUT_NAMES}, length)
 
     def compute_output_spec(self, inputs):
         return {
             name: keras.KerasTensor((inputs[name].shape[0], None), dtype=inputs[name].dtype)
-            for name in _INPUT_NAMES
+            for name in INPUT_NAMES
         }

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_bert.inputs import INPUT_NAMES
 from keras_bert.layers import validation
 from keras_bert.layers.masked_lm_head import MaskedLMHead
 
@@ -103,10 +104,10 @@ class BertPretrainer(keras.Model):
         # === Functional Model ===
         inputs = {
             name: keras.Input(shape=(None,), dtype="int32", name=name)
-            for name in ("token_ids", "segment_ids", "padding_mask", "masked_positions")
+            for name in INPUT_NAMES + ("masked_positions",)
         }
         encoder_outputs = encoder(
-            {name: inputs[name] for name in ("token_ids", "segment_ids", "padding_mask")}
+            {name: inputs[name] for name in INPUT_NAMES}
         )
         mlm_logits = masked_lm_head(
             encoder_outputs["sequence_output"], masked_positions=inputs["masked_positions"]

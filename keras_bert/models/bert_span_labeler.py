@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_bert.inputs import INPUT_NAMES
 from keras_bert.layers import validation
 
 # Logit given to padding positions. Finite, so a softmax over an all-padding
@@ -59,7 +60,7 @@ class BertSpanLabeler(keras.Model):
         # === Functional Model ===
         inputs = {
             name: keras.Input(shape=(None,), dtype="int32", name=name)
-            for name in ("token_ids", "segment_ids", "padding_mask")
+            for name in INPUT_NAMES
         }
         sequence_output = encoder(inputs)["sequence_output"]
         # (batch_size, sequence_length, hidden_dim) -> (batch_size, sequence_length, 2)

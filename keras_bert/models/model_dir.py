@@ -1,6 +1,7 @@
 """The fine-tuned model directory: what `training.finetune` writes, read back in one call.
 
-Layout of a model directory (a contract: export and serving code read it):
+This module is the only reader and writer of the layout; `training.finetune`, `training.predict`
+and the exporters all go through it. The layout (a contract: export and serving code read it):
 
     model.keras            the task model (`BertClassifier`, `BertSpanLabeler` or
                            `BertTokenClassifier`), float32 compute, no optimizer;
@@ -13,21 +14,28 @@ Layout of a model directory (a contract: export and serving code read it):
     tokenizer/tokenizer_config.json   {"do_lower_case": true, ...}: enough for
                            `keras_bert.load_tokenizer(dir + "/tokenizer")` to
                            reproduce the training tokenization exactly.
-    finetune_config.json   what inference needs: task, max_seq_length,
-                           text_column, pair_column, label_column, init, ...
+    finetune_config.json   what inference needs: task, max_seq_length (the packed
+                           length, `ModelDir.sequence_length`), text_column,
+                           pair_column, label_column, init, ...
     metrics.json           evaluation results.
+
+The task's preprocessor (the one road from text to the model's inputs) is not a file: it is
+built from `tokenizer/` and `finetune_config.json` (`ModelDir.preprocessor`).
 
 Example:
 >>> from keras_bert.models import load_model_dir
 >>> model_dir = load_model_dir("/tmp/sst2_model")
->>> inputs = model_dir.tokenizer.pack(["a fine film"], max_length=model_dir.max_seq_length)
+>>> inputs = model_dir.preprocessor(["a fine film"])
 >>> logits = model_dir.model(inputs)            # (1, len(model_dir.labels))
 """
 
 import dataclasses
+import functools
+import hashlib
 import json
 import os
 
+from keras_bert.inputs import INPUT_NAMES
 from keras_bert.utils.atomic import atomic_file
 
 MODEL_FILE = "model.keras"
@@ -37,8 +45,21 @@ VOCABULARY_FILE = "vocab.txt"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 FINETUNE_CONFIG_FILE = "finetune_config.json"
 METRICS_FILE = "metrics.json"
+# `finetune_config.json`'s key of the packed length (the file format keeps its first name).
+SEQUENCE_LENGTH_KEY = "max_seq_length"
 
 TASKS = ("classification", "qa", "token_classification")
+
+
+def _classification_preprocessor(tokenizer, config):
+    from keras_bert.text import TextClassifierPreprocessor
+
+    return TextClassifierPreprocessor(tokenizer, sequence_length=config[SEQUENCE_LENGTH_KEY])
+
+
+# Task -> `(tokenizer, finetune_config) -> preprocessor`. "qa" and "token_classification" get
+# theirs (`SpanLabelerPreprocessor`, `TokenClassifierPreprocessor`) here.
+PREPROCESSOR_BUILDERS = {"classification": _classification_preprocessor}
 
 
 @dataclasses.dataclass
@@ -46,9 +67,10 @@ class ModelDir:
     """A model directory read by `load_model_dir`.
 
     Attributes:
-        path: str. The directory.
-        model: the task `keras.Model`, or `None` when not loaded.
-        tokenizer: `keras_bert.text.BertTokenizer`.
+        path: str. The directory (absolute).
+        model: the task `keras.Model`, or `None` until `load_model()` (or
+            `load_model_dir(..., load_model=True)`) loads it.
+        tokenizer: `keras_bert.text.BertTokenizer`, with the saved settings.
         label_map: dict. The contents of `label_map.json`.
         config: dict. The contents of `finetune_config.json`.
     """
@@ -58,6 +80,8 @@ class ModelDir:
     tokenizer: object
     label_map: dict
     config: dict
+
+    # === What the files say ===
 
     @property
     def task(self):
@@ -71,47 +95,134 @@ class ModelDir:
 
     @property
     def regression(self):
+        """Whether the classifier regresses one value instead of classifying."""
         return bool(self.label_map.get("regression", False))
 
     @property
+    def num_outputs(self):
+        """Outputs of the classifier's head: 1 for regression, else one per label."""
+        return 1 if self.regression else len(self.labels)
+
+    @property
+    def sequence_length(self):
+        """int. The packed length of fine-tuning: the longest sequence the model is fed."""
+        return int(self.config[SEQUENCE_LENGTH_KEY])
+
+    @property
     def max_seq_length(self):
-        return int(self.config["max_seq_length"])
+        """The old name of `sequence_length` (the key of `finetune_config.json`)."""
+        return self.sequence_length
+
+    @property
+    def text_column(self):
+        """str. The column (or JSON key) of the (first) text in the data files."""
+        return self.config.get("text_column")
+
+    @property
+    def pair_column(self):
+        """str or None. The column of the second text, for pair tasks."""
+        return self.config.get("pair_column")
+
+    @property
+    def label_column(self):
+        """str. The column of the label."""
+        return self.config.get("label_column", "label")
+
+    @property
+    def is_pair_task(self):
+        """Whether examples are text pairs (`pair_column` is set)."""
+        return bool(self.pair_column)
+
+    @property
+    def lower_case(self):
+        """bool. The tokenizer's lower-casing."""
+        return bool(self.tokenizer.lower_case)
+
+    # === Files ===
+
+    @property
+    def model_path(self):
+        return os.path.join(self.path, MODEL_FILE)
+
+    @property
+    def tokenizer_path(self):
+        return os.path.join(self.path, TOKENIZER_DIR)
+
+    @property
+    def vocabulary_path(self):
+        """str. `tokenizer/vocab.txt`."""
+        return os.path.join(self.path, TOKENIZER_DIR, VOCABULARY_FILE)
+
+    @property
+    def vocabulary_sha256(self):
+        """str. Hex SHA-256 of the vocabulary file's bytes."""
+        return file_sha256(self.vocabulary_path)
+
+    # === What is built from them ===
+
+    @functools.cached_property
+    def preprocessor(self):
+        """The task's preprocessor: text in, the model's dict of `INPUT_NAMES` out.
+
+        Built from the saved tokenizer and `finetune_config.json`, so it packs exactly as
+        fine-tuning did (classification: `keras_bert.text.TextClassifierPreprocessor`).
+        """
+        builder = PREPROCESSOR_BUILDERS.get(self.task)
+        if builder is None:
+            raise NotImplementedError(
+                f"{self.path}: no preprocessor for task {self.task!r} yet; tasks with one: "
+                f"{sorted(PREPROCESSOR_BUILDERS)}."
+            )
+        return builder(self.tokenizer, self.config)
+
+    def load_model(self):
+        """The task model, loaded once with `safe_mode=True` and checked against the files.
+
+        Raises:
+            ValueError: naming `model.keras` when it cannot be loaded, does not take the
+                `INPUT_NAMES`, or has another number of outputs than the labels imply.
+        """
+        if self.model is None:
+            model = _load_task_model(self.model_path)
+            _check_model(model, self.label_map, self.path)
+            self.model = model
+        return self.model
 
 
-def load_model_dir(path, load_model=True):
-    """Reads a model directory written by `training.finetune`.
+def load_model_dir(model_dir, load_model=True):
+    """Reads and checks a model directory written by `training.finetune`.
 
     Args:
-        path: str. The model directory.
-        load_model: bool. Whether to load `model.keras` (with
-            `safe_mode=True`). Defaults to `True`.
+        model_dir: str. The model directory.
+        load_model: bool. Whether to load `model.keras` now (with `safe_mode=True`); else
+            `ModelDir.load_model()` loads it when needed. Defaults to `True`.
 
     Returns:
         A `ModelDir`.
 
     Raises:
-        ValueError: a file is missing or malformed, or the label map does not
-            fit the model's output size.
+        ValueError: naming the directory when it is none, or the missing or malformed file or
+            field, or when the label map does not fit the model's output size.
     """
-    path = os.fspath(path)
+    path = os.path.abspath(os.fspath(model_dir))
     if not os.path.isdir(path):
-        raise ValueError(f"`path` ({path!r}) is not a directory.")
+        raise ValueError(f"`model_dir` ({path!r}) is not a directory.")
+    for name in (MODEL_FILE, os.path.join(TOKENIZER_DIR, VOCABULARY_FILE)):
+        if not os.path.isfile(os.path.join(path, name)):
+            raise ValueError(f"Model directory file {os.path.join(path, name)} is missing.")
     label_map = read_label_map(path)
-    config = read_json(os.path.join(path, FINETUNE_CONFIG_FILE))
-    for key in ("task", "max_seq_length"):
-        if key not in config:
-            raise ValueError(f"{os.path.join(path, FINETUNE_CONFIG_FILE)} has no {key!r}.")
+    config = read_finetune_config(path)
     if config["task"] != label_map["task"]:
         raise ValueError(
             f"{path}: {FINETUNE_CONFIG_FILE} says task {config['task']!r} but "
             f"{LABEL_MAP_FILE} says {label_map['task']!r}."
         )
     tokenizer = load_tokenizer_assets(os.path.join(path, TOKENIZER_DIR))
-    model = None
+    loaded = ModelDir(path=path, model=None, tokenizer=tokenizer, label_map=label_map,
+                      config=config)
     if load_model:
-        model = _load_task_model(os.path.join(path, MODEL_FILE))
-        _check_model_fits_labels(model, label_map, path)
-    return ModelDir(path=path, model=model, tokenizer=tokenizer, label_map=label_map, config=config)
+        loaded.load_model()
+    return loaded
 
 
 def read_json(path):
@@ -145,11 +256,37 @@ def read_label_map(path):
         raise ValueError(f"{file_path}: `task` must be one of {TASKS}, found {task!r}.")
     if task != "qa":
         labels = label_map.get("labels")
-        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-            raise ValueError(f"{file_path}: `labels` must be a list of strings.")
+        if (
+            not isinstance(labels, list)
+            or not all(isinstance(x, str) for x in labels)
+            or (not labels and not label_map.get("regression"))
+        ):
+            raise ValueError(
+                f"`labels` in {file_path} must be a non-empty list of strings, found "
+                f"{labels!r}."
+            )
         if len(set(labels)) != len(labels):
             raise ValueError(f"{file_path}: `labels` has duplicates: {labels}.")
     return label_map
+
+
+def read_finetune_config(path):
+    """The validated contents of `finetune_config.json` in model directory `path`."""
+    file_path = os.path.join(path, FINETUNE_CONFIG_FILE)
+    config = read_json(file_path)
+    for key in ("task", SEQUENCE_LENGTH_KEY):
+        if key not in config:
+            raise ValueError(f"{file_path} has no {key!r}.")
+    sequence_length = config[SEQUENCE_LENGTH_KEY]
+    if (isinstance(sequence_length, bool) or not isinstance(sequence_length, int)
+            or sequence_length < 3):
+        raise ValueError(
+            f"`{SEQUENCE_LENGTH_KEY}` in {file_path} must be an int >= 3, found "
+            f"{sequence_length!r}."
+        )
+    if config["task"] == "classification" and "text_column" not in config:
+        raise ValueError(f"{file_path} has no 'text_column'.")
+    return config
 
 
 def make_label_map(task, labels=None, regression=False):
@@ -172,6 +309,24 @@ def make_label_map(task, labels=None, regression=False):
     if task == "classification":
         label_map["regression"] = bool(regression)
     return label_map
+
+
+def write_assets(directory, task, labels, tokenizer, config, regression=False):
+    """Writes everything of a model directory but the model and the metrics.
+
+    Args:
+        directory: str. The model directory (created if missing).
+        task: str. One of `TASKS`.
+        labels: list of str. See `make_label_map`.
+        tokenizer: `keras_bert.text.BertTokenizer`. Saved to `tokenizer/`.
+        config: dict. The contents of `finetune_config.json`: `task`, `max_seq_length`
+            (the packed length) and the task's inference settings.
+        regression: bool. Classification with one real-valued output.
+    """
+    os.makedirs(directory, exist_ok=True)
+    write_json(os.path.join(directory, LABEL_MAP_FILE), make_label_map(task, labels, regression))
+    save_tokenizer_assets(tokenizer, os.path.join(directory, TOKENIZER_DIR))
+    write_json(os.path.join(directory, FINETUNE_CONFIG_FILE), config)
 
 
 def save_tokenizer_assets(tokenizer, directory):
@@ -213,8 +368,18 @@ def save_model(model, path):
         model.save(temporary)
 
 
+def file_sha256(path):
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _load_task_model(path):
-    import keras_bert.models  # noqa: F401  (registers the task model classes)
+    # The task model classes and the `BertEncoder` their configs name must be registered.
+    import keras_bert.models  # noqa: F401  pylint: disable=import-outside-toplevel
 
     if not os.path.isfile(path):
         raise ValueError(f"Missing file {path}.")
@@ -239,9 +404,19 @@ def load_keras_file(path):
         ) from error
 
 
-def _check_model_fits_labels(model, label_map, path):
-    task = label_map["task"]
-    if task == "qa":
+def _input_names(model):
+    if isinstance(model.inputs, dict):
+        return sorted(model.inputs)
+    return sorted(tensor.name.split(":")[0] for tensor in model.inputs)
+
+
+def _check_model(model, label_map, path):
+    """Raises `ValueError` unless `model` takes the `INPUT_NAMES` and fits the label map."""
+    model_path = os.path.join(path, MODEL_FILE)
+    names, expected_names = _input_names(model), sorted(INPUT_NAMES)
+    if names != expected_names:
+        raise ValueError(f"{model_path} takes inputs {names}; expected {expected_names}.")
+    if label_map["task"] == "qa":
         return
     num_outputs = int(model.num_classes)
     expected = 1 if label_map.get("regression") else len(label_map["labels"])

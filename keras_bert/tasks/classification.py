@@ -17,10 +17,7 @@ import re
 import numpy as np
 from absl import logging
 
-from keras_bert.inputs import INPUT_NAMES
-
 INPUT_FORMATS = ("tsv", "csv", "jsonl")
-_PACK_CHUNK = 8192
 
 
 @dataclasses.dataclass
@@ -164,22 +161,49 @@ def read_examples(
     )
 
 
-def _delimited_rows(path, input_format, bad_lines):
+def read_columns(path, input_format=None):
+    """The column names of a TSV or CSV file's header row, as `read_examples` reads them.
+
+    Raises:
+        ValueError: naming the file when it is missing, empty or its header unreadable, or
+            when it is a JSON Lines file (which has no header).
+    """
+    input_format = infer_format(path, input_format)
+    if input_format == "jsonl":
+        raise ValueError(f"{path}: JSON Lines files have no header row.")
+    if not os.path.isfile(path):
+        raise ValueError(f"Input file {path!r} does not exist.")
+    with _open_delimited(path) as f:
+        _, columns = _read_header(f, path, input_format)
+    return columns
+
+
+def _open_delimited(path):
     # surrogateescape: invalid UTF-8 is reported with its line, not as a decoding error.
-    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
-        if input_format == "tsv":
-            reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        else:
-            reader = csv.reader(f)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise ValueError(f"{path}: empty file.") from None
-        except csv.Error as error:
-            raise ValueError(f"{path}:1: {error}") from error
-        columns = [c.strip() for c in header]
-        if _invalid_utf8(columns):
-            raise ValueError(f"{path}:1: the header is not valid UTF-8.")
+    return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+def _read_header(f, path, input_format):
+    """`(reader, columns)`: a CSV reader of the open file `f` past its header row."""
+    if input_format == "tsv":
+        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+    else:
+        reader = csv.reader(f)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ValueError(f"{path}: empty file.") from None
+    except csv.Error as error:
+        raise ValueError(f"{path}:1: {error}") from error
+    columns = [c.strip() for c in header]
+    if _invalid_utf8(columns):
+        raise ValueError(f"{path}:1: the header is not valid UTF-8.")
+    return reader, columns
+
+
+def _delimited_rows(path, input_format, bad_lines):
+    with _open_delimited(path) as f:
+        reader, columns = _read_header(f, path, input_format)
         rows = []
         line_number = reader.line_num
         while True:
@@ -279,28 +303,6 @@ def encode_labels(examples, labels, regression=False):
     return encoded
 
 
-def pack(tokenizer, texts, pairs=None, max_seq_length=128):
-    """Token ids of texts (or pairs), packed to `max_seq_length`, as numpy int32 arrays.
-
-    Runs the graph tokenizer on large chunks; pairs are truncated longest-first.
-
-    Returns:
-        dict of int32 arrays `(len(texts), max_seq_length)`: `token_ids`,
-        `segment_ids`, `padding_mask`.
-    """
-    chunks = {name: [] for name in INPUT_NAMES}
-    for start in range(0, len(texts), _PACK_CHUNK):
-        end = start + _PACK_CHUNK
-        packed = tokenizer.pack(
-            list(texts[start:end]),
-            None if pairs is None else list(pairs[start:end]),
-            max_length=max_seq_length,
-        )
-        for name in INPUT_NAMES:
-            chunks[name].append(np.asarray(packed[name], np.int32))
-    return {name: np.concatenate(parts) for name, parts in chunks.items()}
-
-
 def classification_metrics(logits, labels, num_classes):
     """Accuracy and macro-averaged F1 of argmax predictions.
 
@@ -382,16 +384,25 @@ class Data:
 
 
 class ClassificationTask:
-    """What `training.finetune` needs to know about classification and regression."""
+    """What `training.finetune` needs to know about classification and regression.
+
+    Args:
+        sequence_length: int. The packed length of the model's inputs. Defaults to `128`.
+        text_column, pair_column, label_column: str (`pair_column` None for single texts).
+            The columns (or JSON keys) of the data files.
+        input_format: str or None. See `read_examples`.
+        regression: bool. One real-valued output instead of classes.
+        skip_bad_lines: bool. See `read_examples`.
+    """
 
     name = "classification"
     sequence_outputs = False
 
     def __init__(
-        self, max_seq_length=128, text_column="sentence", pair_column=None,
+        self, sequence_length=128, text_column="sentence", pair_column=None,
         label_column="label", input_format=None, regression=False, skip_bad_lines=False,
     ):
-        self.max_seq_length = max_seq_length
+        self.sequence_length = sequence_length
         self.text_column = text_column
         self.pair_column = pair_column
         self.label_column = label_column
@@ -400,13 +411,19 @@ class ClassificationTask:
         self.skip_bad_lines = skip_bad_lines
         self.selection_metric = "pearson" if regression else "accuracy"
 
+    def build_preprocessor(self, tokenizer):
+        """The `TextClassifierPreprocessor` packing texts (or pairs) to `sequence_length`."""
+        from keras_bert.text import TextClassifierPreprocessor
+
+        return TextClassifierPreprocessor(tokenizer, sequence_length=self.sequence_length)
+
     def read(self, path, tokenizer, labels=None, is_training=False):
         """Reads and packs a file; `labels` (the training labels) encode its targets."""
         examples = read_examples(
             path, self.text_column, self.pair_column, self.label_column, self.input_format,
             skip_bad_lines=self.skip_bad_lines,
         )
-        inputs = pack(tokenizer, examples.texts, examples.pairs, self.max_seq_length)
+        inputs = self.build_preprocessor(tokenizer).pack_numpy(examples.texts, examples.pairs)
         data = Data(examples, inputs, None)
         if labels is not None:
             self.encode_targets(data, labels)

@@ -10,6 +10,8 @@ most context on both sides; the best-scoring span of all windows wins.
 Contexts are cut into words at white space and punctuation, as BERT's basic
 tokenizer cuts them, so every WordPiece belongs to exactly one word, and an
 answer maps back to the original text through the words' character spans.
+Windows, targets and those spans come from the task's preprocessor,
+`keras_bert.text.SpanLabelerPreprocessor` (`preprocess`).
 
 Exact match and F1 follow the SQuAD v1.1 definitions (lower-cased, punctuation
 and articles removed, best over the reference answers), as fractions in [0, 1].
@@ -23,8 +25,15 @@ import string
 
 import numpy as np
 
+from keras_bert.inputs import INPUT_NAMES
 from keras_bert.models.span_decoding import best_span
-from keras_bert.text.words import split_words, tokenize_words
+from keras_bert.tasks.classification import softmax
+from keras_bert.text.span_labeler_preprocessor import SpanLabelerPreprocessor
+from keras_bert.text.span_labeler_preprocessor import window_starts  # noqa: F401 (public)
+from keras_bert.text.words import split_words_batch
+
+# Examples preprocessed per call: bounds the memory of the ragged intermediates.
+_PREPROCESS_CHUNK = 1024
 
 
 @dataclasses.dataclass
@@ -51,7 +60,7 @@ class Features:
     """Packed windows of a list of examples.
 
     Attributes:
-        inputs: dict of int32 arrays `(num_windows, max_seq_length)`.
+        inputs: dict of int32 arrays `(num_windows, sequence_length)`.
         start_positions, end_positions: int32 `(num_windows,)` training
             targets (0, the `[CLS]` position, when the window lacks the answer).
         example_index: int32 `(num_windows,)`: which example a window is of.
@@ -61,6 +70,9 @@ class Features:
             position may start an answer in this window.
         num_unanswerable: int. Training examples whose answer could not be
             located in the tokens (skipped for training).
+        window_start_chars, window_end_chars: list of int arrays: for each
+            window, the characters `[start, end)` of the context word of every
+            position (-1 outside the context).
     """
 
     inputs: dict
@@ -70,6 +82,8 @@ class Features:
     window_words: list
     window_max_context: list
     num_unanswerable: int = 0
+    window_start_chars: list = None
+    window_end_chars: list = None
 
 
 def read_squad(path):
@@ -88,14 +102,16 @@ def read_squad(path):
         raise ValueError(f"{path}:{error.lineno}: invalid JSON: {error.msg}.") from error
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise ValueError(f"{path}: expected a SQuAD object with a 'data' list.")
-    examples = []
+    examples, contexts = [], []
     for article_index, article in enumerate(data["data"]):
         for paragraph_index, paragraph in enumerate(article.get("paragraphs", [])):
             where = f"{path}: data[{article_index}].paragraphs[{paragraph_index}]"
             context = paragraph.get("context")
             if not isinstance(context, str):
                 raise ValueError(f"{where}: 'context' must be a string.")
-            word_spans = split_words(context)
+            # The words of each context, filled in below (split in one call for the file).
+            word_spans = []
+            contexts.append((context, word_spans))
             for qa_index, qa in enumerate(paragraph.get("qas", [])):
                 qas_id = str(qa.get("id", f"{article_index}-{paragraph_index}-{qa_index}"))
                 question = qa.get("question")
@@ -118,154 +134,118 @@ def read_squad(path):
                 examples.append(Example(qas_id, question, context, answers, word_spans))
     if not examples:
         raise ValueError(f"{path}: no questions.")
+    for (_, word_spans), spans in zip(
+        contexts, split_words_batch([context for context, _ in contexts])
+    ):
+        word_spans.extend(spans)
     return examples
 
 
-def _answer_word_span(example):
-    """Indices of the first and last context word of the first answer, or None."""
+def _first_answer_characters(example):
+    """Characters `[start, end)` of the example's first answer; `(-1, -1)` without one."""
     if not example.answers:
-        return None
+        return -1, -1
     text, start = example.answers[0]
-    end = start + len(text)
-    starts = np.array([s for s, _ in example.word_spans])
-    ends = np.array([e for _, e in example.word_spans])
-    inside = np.nonzero((ends > start) & (starts < end))[0]
-    if inside.size == 0:
-        return None
-    return int(inside[0]), int(inside[-1])
+    return start, start + len(text)
 
 
-def window_starts(num_tokens, window_length, doc_stride):
-    """Start offsets of windows of `window_length` tokens, `doc_stride` apart, covering all."""
-    starts, start = [], 0
-    while True:
-        starts.append(start)
-        if start + window_length >= num_tokens:
-            return starts
-        start += min(window_length, doc_stride)
-
-
-def convert_examples(
-    examples, tokenizer, max_seq_length=384, doc_stride=128, max_query_length=64,
-    is_training=False,
-):
-    """Packs examples into overlapping windows with span targets.
+def preprocess(preprocessor, examples, is_training=False):
+    """The windows of examples, packed by the task's preprocessor, as numpy arrays.
 
     Args:
+        preprocessor: `keras_bert.text.SpanLabelerPreprocessor`.
         examples: list of `Example`.
-        tokenizer: `keras_bert.text.BertTokenizer`.
-        max_seq_length: int. Window length in tokens, special tokens included.
-        doc_stride: int. Tokens between the starts of consecutive windows.
-        max_query_length: int. Questions are cut to this many tokens.
         is_training: bool. Whether to compute targets (examples whose answer
             cannot be located in the tokens are then skipped).
 
     Returns:
         `Features`.
     """
-    if max_seq_length < max_query_length + 4:
+    chunks = []
+    for first in range(0, len(examples), _PREPROCESS_CHUNK):
+        chunk = examples[first : first + _PREPROCESS_CHUNK]
+        answers = {}
+        if is_training:
+            spans = [_first_answer_characters(example) for example in chunk]
+            answers = {
+                "answer_starts": [start for start, _ in spans],
+                "answer_ends": [end for _, end in spans],
+            }
+        outputs = preprocessor(
+            [example.question for example in chunk],
+            [example.context for example in chunk],
+            **answers,
+        )
+        outputs = {name: value.numpy() for name, value in outputs.items()}
+        outputs["example_index"] += first
+        chunks.append(outputs)
+    if not chunks:
+        raise ValueError("No windows: every example was skipped (answers not found in tokens).")
+    outputs = {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}
+    num_unanswerable = 0
+    if is_training:
+        kept = outputs.pop("answerable")
+        num_unanswerable = len(np.unique(outputs["example_index"][~kept]))
+        outputs = {name: value[kept] for name, value in outputs.items()}
+        if not kept.any():
+            raise ValueError(
+                "No windows: every example was skipped (answers not found in tokens)."
+            )
+    num_windows = len(outputs["example_index"])
+    no_targets = np.zeros(num_windows, np.int32)
+    return Features(
+        inputs={name: outputs[name] for name in INPUT_NAMES},
+        start_positions=outputs.get("start_positions", no_targets),
+        end_positions=outputs.get("end_positions", no_targets),
+        example_index=outputs["example_index"],
+        window_words=list(outputs["word_ids"].astype(np.int64)),
+        window_max_context=list(outputs["max_context"]),
+        num_unanswerable=num_unanswerable,
+        window_start_chars=list(outputs["start_chars"]),
+        window_end_chars=list(outputs["end_chars"]),
+    )
+
+
+def convert_examples(
+    examples, tokenizer, sequence_length=None, doc_stride=128, max_query_length=64,
+    is_training=False, max_seq_length=None,
+):
+    """Packs examples into overlapping windows with span targets.
+
+    Args:
+        examples: list of `Example`.
+        tokenizer: `keras_bert.text.BertTokenizer`.
+        sequence_length: int. Window length in tokens, special tokens included.
+            Defaults to `384`.
+        doc_stride: int. Tokens between the starts of consecutive windows.
+        max_query_length: int. Questions are cut to this many tokens.
+        is_training: bool. Whether to compute targets (examples whose answer
+            cannot be located in the tokens are then skipped).
+        max_seq_length: int. The old name of `sequence_length`.
+
+    Returns:
+        `Features`.
+    """
+    name = "sequence_length"
+    if sequence_length is None:
+        if max_seq_length is None:
+            sequence_length = QuestionAnsweringTask.default_sequence_length
+        else:
+            name, sequence_length = "max_seq_length", max_seq_length
+    if sequence_length < max_query_length + 4:
         raise ValueError(
-            f"`max_seq_length` ({max_seq_length}) must exceed `max_query_length` "
+            f"`{name}` ({sequence_length}) must exceed `max_query_length` "
             f"({max_query_length}) + 3 special tokens."
         )
     if doc_stride < 1:
         raise ValueError(f"`doc_stride` must be a positive integer, received {doc_stride!r}.")
-    cls_id, sep_id, pad_id = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
-    question_ids = tokenizer.tokenize([e.question for e in examples])
-    question_ids = [row[:max_query_length] for row in question_ids.to_list()]
-    context_pieces = tokenize_words(
-        tokenizer, [[e.context[s:t] for s, t in e.word_spans] for e in examples]
+    preprocessor = SpanLabelerPreprocessor(
+        tokenizer, sequence_length, doc_stride=doc_stride, max_query_length=max_query_length
     )
-    rows = collections.defaultdict(list)
-    window_words, window_max_context = [], []
-    num_unanswerable = 0
-    for index, (example, question, pieces) in enumerate(
-        zip(examples, question_ids, context_pieces)
-    ):
-        doc_ids = np.concatenate(pieces).astype(np.int32) if pieces else np.zeros(0, np.int32)
-        doc_words = np.repeat(np.arange(len(pieces)), [len(p) for p in pieces])
-        first_token = np.cumsum([0] + [len(p) for p in pieces])  # word -> first doc token
-        target = None
-        if is_training:
-            words = _answer_word_span(example)
-            if words is not None:
-                token_start, token_end = first_token[words[0]], first_token[words[1] + 1] - 1
-                if token_start <= token_end:
-                    target = (int(token_start), int(token_end))
-            if target is None:
-                num_unanswerable += 1
-                continue
-        offset = len(question) + 2
-        window_length = max_seq_length - offset - 1
-        starts = window_starts(len(doc_ids), window_length, doc_stride)
-        spans = [(s, min(window_length, len(doc_ids) - s)) for s in starts]
-        best_window = _max_context_windows(spans, len(doc_ids))
-        for window_index, (start, length) in enumerate(spans):
-            token_ids = np.full(max_seq_length, pad_id, np.int32)
-            sequence = [cls_id] + question + [sep_id] + doc_ids[start : start + length].tolist()
-            sequence.append(sep_id)
-            token_ids[: len(sequence)] = sequence
-            segment_ids = np.zeros(max_seq_length, np.int32)
-            segment_ids[offset : len(sequence)] = 1
-            padding_mask = np.zeros(max_seq_length, np.int32)
-            padding_mask[: len(sequence)] = 1
-            words = np.full(max_seq_length, -1, np.int64)
-            words[offset : offset + length] = doc_words[start : start + length]
-            max_context = np.zeros(max_seq_length, bool)
-            max_context[offset : offset + length] = (
-                best_window[start : start + length] == window_index
-            )
-            start_position = end_position = 0
-            if target is not None and start <= target[0] and target[1] < start + length:
-                start_position = target[0] - start + offset
-                end_position = target[1] - start + offset
-            rows["token_ids"].append(token_ids)
-            rows["segment_ids"].append(segment_ids)
-            rows["padding_mask"].append(padding_mask)
-            rows["start"].append(start_position)
-            rows["end"].append(end_position)
-            rows["example"].append(index)
-            window_words.append(words)
-            window_max_context.append(max_context)
-    if not rows:
-        raise ValueError("No windows: every example was skipped (answers not found in tokens).")
-    inputs = {
-        name: np.stack(rows[name]) for name in ("token_ids", "segment_ids", "padding_mask")
-    }
-    return Features(
-        inputs=inputs,
-        start_positions=np.asarray(rows["start"], np.int32),
-        end_positions=np.asarray(rows["end"], np.int32),
-        example_index=np.asarray(rows["example"], np.int32),
-        window_words=window_words,
-        window_max_context=window_max_context,
-        num_unanswerable=num_unanswerable,
-    )
-
-
-def _max_context_windows(spans, num_tokens):
-    """For every document token, the window giving it the most context on its shorter side.
-
-    Ties go to the longer window, then the earlier one.
-    """
-    best_score = np.full(num_tokens, -np.inf)
-    best_window = np.full(num_tokens, -1)
-    for window_index, (start, length) in enumerate(spans):
-        positions = np.arange(start, start + length)
-        score = np.minimum(positions - start, start + length - 1 - positions) + 0.01 * length
-        better = score > best_score[positions]
-        best_score[positions[better]] = score[better]
-        best_window[positions[better]] = window_index
-    return best_window
+    return preprocess(preprocessor, examples, is_training=is_training)
 
 
 Answer = collections.namedtuple("Answer", ["text", "score", "probability"])
-
-
-def _log_softmax(logits):
-    logits = np.asarray(logits, np.float64)
-    shifted = logits - logits.max()
-    return shifted - np.log(np.exp(shifted).sum())
 
 
 def predict_answers(examples, features, start_logits, end_logits, max_answer_length=30):
@@ -300,19 +280,20 @@ def predict_answers(examples, features, start_logits, end_logits, max_answer_len
         start, end, score = span
         if example_index not in best or score > best[example_index][2]:
             real = int(features.inputs["padding_mask"][window].sum())
-            log_probability = (
-                _log_softmax(start_logits[window, :real])[start]
-                + _log_softmax(end_logits[window, :real])[end]
+            probability = (
+                softmax(start_logits[window, :real])[start]
+                * softmax(end_logits[window, :real])[end]
             )
             best[example_index] = (
-                int(words[start]), int(words[end]), score, float(np.exp(log_probability))
+                int(features.window_start_chars[window][start]),
+                int(features.window_end_chars[window][end]),
+                score,
+                float(probability),
             )
     answers = {}
     for index, example in enumerate(examples):
         if index in best:
-            first_word, last_word, score, probability = best[index]
-            start_char = example.word_spans[first_word][0]
-            end_char = example.word_spans[last_word][1]
+            start_char, end_char, score, probability = best[index]
             answers[example.qas_id] = Answer(
                 example.context[start_char:end_char], score, probability
             )
@@ -393,23 +374,41 @@ class QuestionAnsweringTask:
     """What `training.finetune` needs to know about SQuAD-style extractive QA."""
 
     name = "qa"
+    default_sequence_length = 384
     sequence_outputs = True
     selection_metric = "f1"
 
-    def __init__(self, max_seq_length=384, doc_stride=128, max_query_length=64,
-                 max_answer_length=30):
-        self.max_seq_length = max_seq_length
+    def __init__(self, sequence_length=None, doc_stride=128, max_query_length=64,
+                 max_answer_length=30, max_seq_length=None):
+        # `max_seq_length`: the old name of `sequence_length`.
+        if sequence_length is None:
+            sequence_length = max_seq_length or self.default_sequence_length
+        self.sequence_length = sequence_length
         self.doc_stride = doc_stride
         self.max_query_length = max_query_length
         self.max_answer_length = max_answer_length
 
+    def build_preprocessor(self, tokenizer):
+        """The one road from question and context to the model's inputs."""
+        return SpanLabelerPreprocessor(
+            tokenizer, self.sequence_length, doc_stride=self.doc_stride,
+            max_query_length=self.max_query_length,
+        )
+
     def read(self, path, tokenizer, labels=None, is_training=False):
         examples = read_squad(path)
-        features = convert_examples(
-            examples, tokenizer, self.max_seq_length, self.doc_stride,
-            self.max_query_length, is_training=is_training,
-        )
+        features = preprocess(self.build_preprocessor(tokenizer), examples, is_training)
         return Data(examples, features)
+
+    def read_texts(self, preprocessor, pairs):
+        """`Data` of `(question, context)` pairs without answers (for `predict`)."""
+        examples = [
+            Example(str(index), question, context, [], spans)
+            for index, ((question, context), spans) in enumerate(
+                zip(pairs, split_words_batch([context for _, context in pairs]))
+            )
+        ]
+        return Data(examples, preprocess(preprocessor, examples))
 
     def labels(self, train_data):
         return []

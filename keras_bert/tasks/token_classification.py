@@ -9,6 +9,9 @@ the ignored label -100, so the loss and the predictions are per word.
 Entity-level F1 counts an entity as found only when its type and both
 boundaries match, as the CoNLL `conlleval` script does; IOB1, IOB2 (BIO) and
 IOBES tags are understood.
+
+Sentences become model inputs through the task's preprocessor,
+`keras_bert.text.TokenClassifierPreprocessor` (`preprocess`).
 """
 
 import dataclasses
@@ -16,7 +19,12 @@ import dataclasses
 import numpy as np
 
 from keras_bert.inputs import IGNORED_LABEL
-from keras_bert.text.words import tokenize_words
+from keras_bert.inputs import INPUT_NAMES
+from keras_bert.tasks.classification import softmax
+from keras_bert.text.token_classifier_preprocessor import TokenClassifierPreprocessor
+
+# Sentences preprocessed per call: bounds the memory of the ragged intermediates.
+_PREPROCESS_CHUNK = 4096
 
 
 @dataclasses.dataclass
@@ -31,12 +39,12 @@ class Features:
     """Packed sentences.
 
     Attributes:
-        inputs: dict of int32 arrays `(num_sentences, max_seq_length)`.
-        labels: int32 `(num_sentences, max_seq_length)`: tag ids on first
+        inputs: dict of int32 arrays `(num_sentences, sequence_length)`.
+        labels: int32 `(num_sentences, sequence_length)`: tag ids on first
             pieces, -100 elsewhere (all -100 when the sentences have no tags).
         word_positions: list of int arrays: for each sentence, the position of
             each word's first piece, -1 when the word was cut off by
-            `max_seq_length` or has no pieces.
+            `sequence_length` or has no pieces.
         num_truncated: int. Sentences longer than the window.
     """
 
@@ -102,50 +110,75 @@ def encode_tags(sentences, tags, path="<data>"):
     return encoded
 
 
-def convert_sentences(tokenizer, sentences, max_seq_length=128, tag_ids=None):
-    """Packs sentences as `[CLS] pieces [SEP]` with first-piece labels.
+def first_piece_positions(word_ids, num_words):
+    """Position of each word's first piece in a packed row; -1 for words not in it.
 
     Args:
-        tokenizer: `keras_bert.text.BertTokenizer`.
+        word_ids: int array `(sequence_length,)`: the word of each position, -1 on special
+            tokens and padding (`TokenClassifierPreprocessor`'s `word_ids`).
+        num_words: int. Words of the sentence.
+
+    Returns:
+        int64 array `(num_words,)`.
+    """
+    positions = np.full(num_words, -1, np.int64)
+    in_word = np.flatnonzero(word_ids >= 0)
+    words, first = np.unique(word_ids[in_word], return_index=True)
+    positions[words] = in_word[first]
+    return positions
+
+
+def preprocess(preprocessor, sentences, tag_ids=None):
+    """Sentences packed by the task's preprocessor, as numpy `Features`.
+
+    Args:
+        preprocessor: `keras_bert.text.TokenClassifierPreprocessor`.
         sentences: list of `Sentence` (or of word lists).
-        max_seq_length: int.
         tag_ids: list (per sentence) of lists of tag ids, or None.
 
     Returns:
         `Features`.
     """
     word_lists = [s.words if isinstance(s, Sentence) else list(s) for s in sentences]
-    pieces_per_sentence = tokenize_words(tokenizer, word_lists)
-    num = len(word_lists)
-    token_ids = np.full((num, max_seq_length), tokenizer.pad_token_id, np.int32)
-    padding_mask = np.zeros((num, max_seq_length), np.int32)
-    labels = np.full((num, max_seq_length), IGNORED_LABEL, np.int32)
-    word_positions, num_truncated = [], 0
-    budget = max_seq_length - 2
-    for row, (words, word_pieces) in enumerate(zip(word_lists, pieces_per_sentence)):
-        sequence = [tokenizer.cls_token_id]
-        positions = np.full(len(words), -1, np.int64)
-        truncated = False
-        for w, pieces in enumerate(word_pieces):
-            if len(sequence) - 1 + len(pieces) > budget:
-                truncated = True
-                continue
-            if len(pieces):
-                positions[w] = len(sequence)
-                if tag_ids is not None:
-                    labels[row, len(sequence)] = tag_ids[row][w]
-                sequence.extend(pieces.tolist())
-        sequence.append(tokenizer.sep_token_id)
-        num_truncated += truncated
-        token_ids[row, : len(sequence)] = sequence
-        padding_mask[row, : len(sequence)] = 1
-        word_positions.append(positions)
-    inputs = {
-        "token_ids": token_ids,
-        "segment_ids": np.zeros_like(token_ids),
-        "padding_mask": padding_mask,
-    }
-    return Features(inputs, labels, word_positions, num_truncated)
+    chunks = []
+    for first in range(0, len(word_lists), _PREPROCESS_CHUNK):
+        chunk = slice(first, first + _PREPROCESS_CHUNK)
+        labels = None if tag_ids is None else tag_ids[chunk]
+        outputs = preprocessor(word_lists[chunk], labels)
+        chunks.append({name: value.numpy() for name, value in outputs.items()})
+    if chunks:
+        outputs = {name: np.concatenate([chunk[name] for chunk in chunks]) for name in chunks[0]}
+    else:  # No sentences: zero rows of the shapes one sentence has.
+        empty = preprocessor([[]])
+        outputs = {name: value.numpy()[:0] for name, value in empty.items()}
+    inputs = {name: outputs[name] for name in INPUT_NAMES}
+    labels = outputs.get("labels")
+    if labels is None:
+        labels = np.full_like(inputs["token_ids"], IGNORED_LABEL)
+    word_positions = [
+        first_piece_positions(row, len(words))
+        for row, words in zip(outputs["word_ids"], word_lists)
+    ]
+    return Features(inputs, labels, word_positions, int(outputs["truncated"].sum()))
+
+
+def convert_sentences(tokenizer, sentences, sequence_length=None, tag_ids=None,
+                      max_seq_length=None):
+    """Packs sentences as `[CLS] pieces [SEP]` with first-piece labels.
+
+    Args:
+        tokenizer: `keras_bert.text.BertTokenizer`.
+        sentences: list of `Sentence` (or of word lists).
+        sequence_length: int. Defaults to `128`.
+        tag_ids: list (per sentence) of lists of tag ids, or None.
+        max_seq_length: int. The old name of `sequence_length`.
+
+    Returns:
+        `Features`.
+    """
+    if sequence_length is None:
+        sequence_length = max_seq_length or TokenClassificationTask.default_sequence_length
+    return preprocess(TokenClassifierPreprocessor(tokenizer, sequence_length), sentences, tag_ids)
 
 
 def predict_tags(features, logits, tags):
@@ -170,10 +203,9 @@ def predict_tags(features, logits, tags):
                 row_probabilities.append(0.0)
                 continue
             scores = np.asarray(logits[row, position], np.float64)
-            exp = np.exp(scores - scores.max())
             best = int(np.argmax(scores))
             row_tags.append(tags[best])
-            row_probabilities.append(float(exp[best] / exp.sum()))
+            row_probabilities.append(float(softmax(scores)[best]))
         predicted.append(row_tags)
         probabilities.append(row_probabilities)
     return predicted, probabilities
@@ -282,15 +314,23 @@ class TokenClassificationTask:
     """What `training.finetune` needs to know about per-word tagging (NER)."""
 
     name = "token_classification"
+    default_sequence_length = 128
     sequence_outputs = True
     selection_metric = "f1"
 
-    def __init__(self, max_seq_length=128):
-        self.max_seq_length = max_seq_length
+    def __init__(self, sequence_length=None, max_seq_length=None):
+        # `max_seq_length`: the old name of `sequence_length`.
+        if sequence_length is None:
+            sequence_length = max_seq_length or self.default_sequence_length
+        self.sequence_length = sequence_length
+
+    def build_preprocessor(self, tokenizer):
+        """The one road from words (or texts) to the model's inputs."""
+        return TokenClassifierPreprocessor(tokenizer, self.sequence_length)
 
     def read(self, path, tokenizer, labels=None, is_training=False):
         sentences = read_conll(path)
-        features = convert_sentences(tokenizer, sentences, self.max_seq_length)
+        features = preprocess(self.build_preprocessor(tokenizer), sentences)
         data = Data(path, sentences, features)
         if labels is not None:
             self.encode_targets(data, labels)

@@ -7,17 +7,23 @@ See `keras_bert.text.wordpiece_vocabulary`.
 Example:
 
     python -m keras_bert.text.build_vocab \\
-        --corpus ../shared/data/wikitext2/valid.txt --vocab_size 8000 --out /tmp/vocab.txt
+        --corpus ../shared/data/wikitext2/valid.txt --vocabulary_size 8000 --out /tmp/vocab.txt
 """
 
-from absl import app
+import os
+
 from absl import flags
+
+from keras_bert.utils import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string(
     "corpus", None, "Text file(s) to learn from; repeat the flag or separate with commas."
 )
-flags.DEFINE_integer("vocab_size", None, "Target vocabulary size, special tokens included.")
+flags.DEFINE_integer(
+    "vocabulary_size", None, "Target vocabulary size, special tokens included."
+)
+cli.define_deprecated_alias("vocab_size", "vocabulary_size")
 flags.DEFINE_string("out", None, "Path of the vocab.txt to write.")
 flags.DEFINE_bool("lower_case", True, "Lower-case and strip accents (an uncased vocabulary).")
 flags.DEFINE_integer("max_unique_chars", 1000, "Most distinct characters in the vocabulary.")
@@ -26,7 +32,19 @@ flags.DEFINE_integer("num_iterations", 4, "Learner iterations per threshold.")
 flags.DEFINE_integer(
     "min_count", 2, "Lowest token count the learner may admit (lower it on small corpora)."
 )
-flags.mark_flags_as_required(["corpus", "vocab_size", "out"])
+flags.mark_flags_as_required(["corpus", "vocabulary_size", "out"])
+
+
+def _corpus_paths():
+    return [path for value in FLAGS.corpus for path in value.split(",") if path]
+
+
+def _check_flags(argv):
+    """The checks of the flags that read the disk."""
+    del argv  # no positional arguments
+    for path in _corpus_paths():
+        if not os.path.isfile(path):
+            raise cli.FlagError("corpus", path, "not a file.")
 
 
 def main(argv):
@@ -34,10 +52,9 @@ def main(argv):
     from keras_bert.text.wordpiece_vocabulary import learn_vocabulary
     from keras_bert.text.wordpiece_vocabulary import write_vocabulary
 
-    paths = [path for value in FLAGS.corpus for path in value.split(",") if path]
     vocabulary = learn_vocabulary(
-        paths,
-        FLAGS.vocab_size,
+        _corpus_paths(),
+        FLAGS.vocabulary_size,
         lower_case=FLAGS.lower_case,
         max_unique_chars=FLAGS.max_unique_chars,
         max_token_length=FLAGS.max_token_length,
@@ -49,4 +66,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    # `learn_vocabulary` names the size `vocab_size`.
+    cli.run(
+        main, flag_for={"vocab_size": "vocabulary_size"}, input_flags=["corpus"],
+        check=_check_flags,
+    )

@@ -127,6 +127,36 @@ class MaskedLMMasker:
         continues[0] = False
         return np.split(positions, np.flatnonzero(~continues)[1:])
 
+    def mask_batch(self, token_ids):
+        """Masks each row of a batch in turn, as `__call__` does one sequence.
+
+        Rows draw from the generator in order: masking a batch gives the same arrays as
+        masking its rows one after another.
+
+        Args:
+            token_ids: int array of shape `(batch_size, sequence_length)`.
+
+        Returns:
+            dict of numpy arrays: `token_ids` (int32, `(batch_size, sequence_length)`),
+            `masked_positions`, `masked_ids` (int32) and `masked_weights` (float32), each
+            `(batch_size, max_predictions_per_seq)`.
+        """
+        token_ids = np.asarray(token_ids, dtype=np.int32)
+        if token_ids.ndim != 2:
+            raise ValueError(
+                "`token_ids` must have shape (batch_size, sequence_length), received "
+                f"{token_ids.shape}."
+            )
+        rows = [self(row) for row in token_ids]
+        if not rows:
+            return {
+                "token_ids": token_ids.copy(),
+                "masked_positions": np.zeros((0, self.max_predictions_per_seq), np.int32),
+                "masked_ids": np.zeros((0, self.max_predictions_per_seq), np.int32),
+                "masked_weights": np.zeros((0, self.max_predictions_per_seq), np.float32),
+            }
+        return {name: np.stack([row[name] for row in rows]) for name in rows[0]}
+
     def __call__(self, token_ids):
         token_ids = np.asarray(token_ids, dtype=np.int32)
         if token_ids.ndim != 1:

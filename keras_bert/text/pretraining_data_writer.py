@@ -14,29 +14,12 @@ def shard_path(out_dir, shard, num_shards):
     return os.path.join(out_dir, f"pretraining-{shard:05d}-of-{num_shards:05d}.tfrecord")
 
 
-def tokenize_documents(tokenizer, documents, batch_size, progress=None):
-    """Token ids of every line of every document (same nesting)."""
-    lines = [line for document in documents for line in document]
-    ids = []
-    for start in range(0, len(lines), batch_size):
-        batch = lines[start : start + batch_size]
-        ids.extend(tokenizer.tokenize(batch).to_list())
-        if progress is not None:
-            progress.update(len(batch))
-    tokenized = []
-    position = 0
-    for document in documents:
-        tokenized.append(ids[position : position + len(document)])
-        position += len(document)
-    return tokenized
-
-
 def write_pretraining_data(
     corpus_paths,
     tokenizer,
     out_dir,
     corpus_format="auto",
-    max_seq_length=128,
+    sequence_length=128,
     max_predictions_per_seq=20,
     masked_lm_prob=0.15,
     short_seq_prob=0.1,
@@ -47,11 +30,17 @@ def write_pretraining_data(
     batch_size=1024,
     show_progress=True,
 ):
-    """Tokenizes the corpora and writes the example shards; returns the number of examples."""
+    """Tokenizes the corpora and writes the example shards; returns the number of examples.
+
+    Lines are tokenized, and the pairs of `PretrainingExampleBuilder` packed and masked, by
+    one `PretrainerPreprocessor` (`sequence_length`, `max_predictions_per_seq`,
+    `masked_lm_prob` as its `mask_rate`, `whole_word_masking`).
+    """
     import tensorflow as tf
     from tqdm import tqdm
 
     from keras_bert.text.corpus import read_documents
+    from keras_bert.text.pretrainer_preprocessor import PretrainerPreprocessor
     from keras_bert.text.pretraining_dataset import serialize_example
     from keras_bert.text.pretraining_example_builder import PretrainingExampleBuilder
 
@@ -59,29 +48,20 @@ def write_pretraining_data(
         raise ValueError(f"`num_shards` must be positive, received {num_shards}.")
     if dupe_factor < 1:
         raise ValueError(f"`dupe_factor` must be positive, received {dupe_factor}.")
+    preprocessor = PretrainerPreprocessor(
+        tokenizer,
+        sequence_length=sequence_length,
+        max_predictions_per_seq=max_predictions_per_seq,
+        mask_rate=masked_lm_prob,
+        whole_word_masking=whole_word_masking,
+    )
+    builder = PretrainingExampleBuilder(preprocessor, short_seq_prob=short_seq_prob, seed=seed)
     documents = []
     for path in corpus_paths:
         documents.extend(read_documents(path, corpus_format))
     num_lines = sum(len(document) for document in documents)
     with tqdm(total=num_lines, desc="tokenizing", unit="line", disable=not show_progress) as bar:
-        tokenized = tokenize_documents(tokenizer, documents, batch_size, bar)
-
-    vocabulary = tokenizer.get_vocabulary()
-    builder = PretrainingExampleBuilder(
-        vocabulary_size=len(vocabulary),
-        cls_token_id=tokenizer.cls_token_id,
-        sep_token_id=tokenizer.sep_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        mask_token_id=tokenizer.mask_token_id,
-        special_token_ids=tokenizer.special_token_ids,
-        max_seq_length=max_seq_length,
-        max_predictions_per_seq=max_predictions_per_seq,
-        masked_lm_prob=masked_lm_prob,
-        short_seq_prob=short_seq_prob,
-        whole_word_masking=whole_word_masking,
-        continuation_token_ids=[i for i, t in enumerate(vocabulary) if t.startswith("##")],
-        seed=seed,
-    )
+        tokenized = preprocessor.tokenize_documents(documents, batch_size, bar)
 
     num_examples = 0
     # Every shard is renamed into place only when all of them are written.
@@ -103,7 +83,7 @@ def write_pretraining_data(
             writer.close()
     metadata = {
         "num_examples": num_examples,
-        "max_seq_length": max_seq_length,
+        "max_seq_length": sequence_length,
         "max_predictions_per_seq": max_predictions_per_seq,
         "num_shards": num_shards,
     }

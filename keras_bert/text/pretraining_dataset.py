@@ -2,8 +2,10 @@
 
 import tensorflow as tf
 
+from keras_bert.inputs import INPUT_NAMES
+
 # Feature name -> (dtype, is a per-prediction feature) for the TFRecord examples.
-_INT_SEQUENCE_FEATURES = ("token_ids", "segment_ids", "padding_mask")
+_INT_SEQUENCE_FEATURES = INPUT_NAMES
 _INT_PREDICTION_FEATURES = ("masked_positions", "masked_ids")
 
 
@@ -53,7 +55,7 @@ def load_pretraining_dataset(
 
     Args:
         file_pattern: str or list of str. Glob(s) of the TFRecord shards.
-        sequence_length: int. `--max_seq_length` the shards were written with.
+        sequence_length: int. `--sequence_length` the shards were written with.
         max_predictions_per_seq: int. `--max_predictions_per_seq` they were written with.
         batch_size: int. Examples per batch.
         shuffle: bool. Whether to shuffle files and examples (seeded).

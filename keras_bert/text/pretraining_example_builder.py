@@ -2,75 +2,52 @@
 
 import numpy as np
 
-from keras_bert.text.masked_lm_masker import MaskedLMMasker
+# Pairs packed and masked per call of the preprocessor: enough to amortise the call.
+_PAIRS_PER_CALL = 256
 
 
 class PretrainingExampleBuilder:
     """Turns tokenized documents into masked-LM + next-sentence-prediction examples.
 
     Follows google-research/bert's `create_pretraining_data.py`: consecutive lines of a
-    document are gathered up to a target length (the full `max_seq_length - 3` tokens, or with
-    probability `short_seq_prob` a random shorter length), split at a random line boundary into
-    segment A and B, and with probability 1/2 segment B is replaced by lines from a random
-    other document (`next_sentence_label` 1 for "random", 0 for "actual next", as in the
-    original). The pair is truncated to fit by dropping tokens from the longer segment, at its
-    front or back at random, packed as `[CLS] A [SEP] B [SEP]` and masked by a
-    `MaskedLMMasker`. Everything is drawn from one seeded generator: the same documents and
-    seed give the same examples.
+    document are gathered up to a target length (the full `sequence_length - 3` tokens, or
+    with probability `short_seq_prob` a random shorter length), split at a random line
+    boundary into segment A and B, and with probability 1/2 segment B is replaced by lines from
+    a random other document (`next_sentence_label` 1 for "random", 0 for "actual next", as in
+    the original). The pair is truncated to fit by dropping tokens from the longer segment, at
+    its front or back at random. Packing as `[CLS] A [SEP] B [SEP]` and masking are the
+    `PretrainerPreprocessor`'s: the builder hands it the pairs, which fit, so they are packed
+    whole.
+
+    Everything is drawn from one seeded generator: the builder masks with a copy of
+    `preprocessor` whose masking seed is the generator's first draw, so the same documents,
+    settings and `seed` give the same examples whatever the preprocessor's own seed.
 
     Args:
-        vocabulary_size: int. Size of the vocabulary.
-        cls_token_id: int. Id of `[CLS]`.
-        sep_token_id: int. Id of `[SEP]`.
-        pad_token_id: int. Id of `[PAD]`.
-        mask_token_id: int. Id of `[MASK]`.
-        special_token_ids: list of int. Ids never masked.
-        max_seq_length: int. Length of the packed sequences. Defaults to `128`.
-        max_predictions_per_seq: int. Most masked tokens per sequence. Defaults to `20`.
-        masked_lm_prob: float. Fraction of tokens masked. Defaults to `0.15`.
+        preprocessor: `keras_bert.text.PretrainerPreprocessor`. Its `sequence_length` (at
+            least 5) is the length of the examples; its masking settings are used.
         short_seq_prob: float. Probability of a shorter target length. Defaults to `0.1`.
-        whole_word_masking: bool. Whether to mask whole words. Defaults to `False`.
-        continuation_token_ids: optional list of int. Ids of `##` pieces (whole words).
         seed: int. Seed. Defaults to `0`.
+
+    Example:
+
+    >>> preprocessor = PretrainerPreprocessor(tokenizer, sequence_length=128)
+    >>> documents = preprocessor.tokenize_documents(read_documents("valid.txt"))
+    >>> examples = list(PretrainingExampleBuilder(preprocessor, seed=1).build(documents))
     """
 
-    def __init__(
-        self,
-        vocabulary_size,
-        cls_token_id,
-        sep_token_id,
-        pad_token_id,
-        mask_token_id,
-        special_token_ids,
-        max_seq_length=128,
-        max_predictions_per_seq=20,
-        masked_lm_prob=0.15,
-        short_seq_prob=0.1,
-        whole_word_masking=False,
-        continuation_token_ids=None,
-        seed=0,
-    ):
-        if not isinstance(max_seq_length, int) or max_seq_length < 5:
-            raise ValueError(f"`max_seq_length` must be an int >= 5, received {max_seq_length!r}.")
+    def __init__(self, preprocessor, short_seq_prob=0.1, seed=0):
+        sequence_length = preprocessor.sequence_length
+        if sequence_length < 5:
+            raise ValueError(
+                f"`sequence_length` ({sequence_length}) of `preprocessor` must be at least 5."
+            )
         if not 0.0 <= short_seq_prob <= 1.0:
             raise ValueError(f"`short_seq_prob` ({short_seq_prob}) must be in [0, 1].")
-        self.cls_token_id = cls_token_id
-        self.sep_token_id = sep_token_id
-        self.pad_token_id = pad_token_id
-        self.max_seq_length = max_seq_length
-        self.max_predictions_per_seq = max_predictions_per_seq
+        self.sequence_length = sequence_length
         self.short_seq_prob = short_seq_prob
         self._rng = np.random.default_rng(seed)
-        self.masker = MaskedLMMasker(
-            vocabulary_size=vocabulary_size,
-            mask_token_id=mask_token_id,
-            special_token_ids=special_token_ids,
-            mask_rate=masked_lm_prob,
-            max_predictions_per_seq=max_predictions_per_seq,
-            whole_word_masking=whole_word_masking,
-            continuation_token_ids=continuation_token_ids,
-            seed=int(self._rng.integers(2**31)),
-        )
+        self.preprocessor = preprocessor.with_seed(int(self._rng.integers(2**31)))
 
     def build(self, documents, on_document=None):
         """Builds one pass of examples over all documents (call again for more passes).
@@ -81,20 +58,46 @@ class PretrainingExampleBuilder:
 
         Yields:
             dict of numpy arrays: `token_ids`, `segment_ids`, `padding_mask` (int32,
-            `(max_seq_length,)`), `masked_positions`, `masked_ids` (int32,
+            `(sequence_length,)`), `masked_positions`, `masked_ids` (int32,
             `(max_predictions_per_seq,)`), `masked_weights` (float32,
             `(max_predictions_per_seq,)`) and `next_sentence_label` (int32, scalar).
         """
         documents = [[list(line) for line in document if len(line)] for document in documents]
         documents = [document for document in documents if document]
+        # Pairs wait for a full call of the preprocessor; `ends`: the number of pairs at the
+        # end of each of their documents.
+        pairs, ends = [], []
         for index in self._rng.permutation(len(documents)):
-            yield from self._document_examples(documents, int(index))
+            pairs.extend(self._document_pairs(documents, int(index)))
+            ends.append(len(pairs))
+            if len(pairs) >= _PAIRS_PER_CALL:
+                yield from self._examples(pairs, ends, on_document)
+                pairs, ends = [], []
+        yield from self._examples(pairs, ends, on_document)
+
+    def _examples(self, pairs, ends, on_document):
+        """Packs and masks `pairs`; yields them, calling `on_document` at each `ends`."""
+        examples = self._pack_and_mask(pairs) if pairs else []
+        position = 0
+        for end in ends:
+            while position < end:
+                yield examples[position]
+                position += 1
             if on_document is not None:
                 on_document()
 
-    def _document_examples(self, documents, document_index):
+    def _pack_and_mask(self, pairs):
+        first, second, is_random_next = zip(*pairs)
+        inputs, labels = self.preprocessor(
+            list(first), list(second), next_sentence_label=np.array(is_random_next, np.int32)
+        )
+        arrays = {name: value.numpy() for name, value in {**inputs, **labels}.items()}
+        return [{name: value[row] for name, value in arrays.items()} for row in range(len(pairs))]
+
+    def _document_pairs(self, documents, document_index):
+        """Yields the `(first, second, is_random_next)` pairs of one document, cut to fit."""
         document = documents[document_index]
-        max_num_tokens = self.max_seq_length - 3
+        max_num_tokens = self.sequence_length - 3
         target_length = max_num_tokens
         if self._rng.random() < self.short_seq_prob:
             target_length = int(self._rng.integers(2, max_num_tokens + 1))
@@ -127,7 +130,7 @@ class PretrainingExampleBuilder:
                     # The lines of the chunk not used for A go back to the document.
                     i -= len(chunk) - a_end
                 if first and second:
-                    yield self._example(first, second, is_random_next, max_num_tokens)
+                    yield self._truncated_pair(first, second, is_random_next, max_num_tokens)
                 chunk = []
                 chunk_length = 0
                 if self._rng.random() < self.short_seq_prob:
@@ -148,7 +151,7 @@ class PretrainingExampleBuilder:
                 break
         return segment
 
-    def _example(self, first, second, is_random_next, max_num_tokens):
+    def _truncated_pair(self, first, second, is_random_next, max_num_tokens):
         first, second = list(first), list(second)
         while len(first) + len(second) > max_num_tokens:
             longer = first if len(first) > len(second) else second
@@ -156,13 +159,4 @@ class PretrainingExampleBuilder:
                 del longer[0]
             else:
                 longer.pop()
-        token_ids = [self.cls_token_id, *first, self.sep_token_id, *second, self.sep_token_id]
-        segment_ids = [0] * (len(first) + 2) + [1] * (len(second) + 1)
-        padding = self.max_seq_length - len(token_ids)
-        token_ids = np.array(token_ids + [self.pad_token_id] * padding, dtype=np.int32)
-        example = self.masker(token_ids)
-        example["segment_ids"] = np.array(segment_ids + [0] * padding, dtype=np.int32)
-        example["padding_mask"] = (np.arange(self.max_seq_length) < len(segment_ids)).astype(
-            np.int32)
-        example["next_sentence_label"] = np.int32(is_random_next)
-        return example
+        return first, second, is_random_next

@@ -23,6 +23,8 @@ The second half of this module lists the characters whose word-splitting class (
 punctuation, other) differs between the reference pre-tokenizer and tensorflow-text's
 `FastWordpieceTokenizer` (ICU, Unicode 16.0). The tokenizer maps them to placeholder characters
 of the right class so that the fast op splits words exactly where the reference does.
+`is_reference_white_space`, `is_reference_punctuation` and `is_reference_cjk` give the
+reference's word-splitting class of a code point; `keras_bert.text.words` splits on them.
 """
 
 import functools
@@ -102,6 +104,9 @@ FAST_WORDPIECE_ONLY_PUNCTUATION = (
 
 # Characters the reference splits off as punctuation (Unicode 8.0 Po) that ICU no longer does.
 REFERENCE_ONLY_PUNCTUATION = ((0x166D, 0x166D), (0x111C9, 0x111C9))
+_REFERENCE_ONLY_PUNCTUATION_SET = frozenset(
+    code_point for start, end in REFERENCE_ONLY_PUNCTUATION for code_point in range(start, end + 1)
+)
 
 
 def in_ranges(code_point, ranges):
@@ -112,6 +117,30 @@ def in_ranges(code_point, ranges):
 def is_reference_cjk(code_point):
     """Whether the reference isolates `code_point` as a CJK ideograph."""
     return in_ranges(code_point, REFERENCE_CJK_RANGES)
+
+
+def is_reference_white_space(code_point):
+    """Whether the reference separates words at `code_point` (it maps it to " ").
+
+    Control characters among Unicode's White_Space (U+000B, U+000C, U+0085) are not: the
+    reference drops them, so they join the characters on either side.
+    """
+    return code_point in _WHITE_SPACE
+
+
+def is_reference_punctuation(code_point):
+    """Whether the reference pre-tokenizer splits `code_point` off as a word of its own.
+
+    ASCII symbols count, as do Unicode 8.0's punctuation categories (P*): Python's categories
+    corrected by the two tables above (the code points whose punctuation class changed since).
+    """
+    if code_point < 0x80:
+        return 33 <= code_point <= 47 or 58 <= code_point <= 64 or 91 <= code_point <= 96 or (
+            123 <= code_point <= 126
+        )
+    if unicodedata.category(chr(code_point)).startswith("P"):
+        return not in_ranges(code_point, FAST_WORDPIECE_ONLY_PUNCTUATION)
+    return code_point in _REFERENCE_ONLY_PUNCTUATION_SET
 
 
 def _python_normalize(code_point, lower_case):

@@ -31,6 +31,7 @@ import keras_bert
 from keras_bert.models import BertClassifier
 from keras_bert.models import model_dir as library_model_dir
 from keras_bert.text import BertTokenizer
+from keras_bert.text import TextClassifierPreprocessor
 from keras_bert.text.bert_tokenizer import read_vocabulary
 from tests.test_case import shared_path
 
@@ -52,31 +53,28 @@ def read_tsv(path, limit=None):
 def save_model_dir(directory, classifier, vocabulary, lower_case=True, max_seq_length=128,
                    init="random", metrics=None, pair_column=None):
     """Writes `classifier` and its tokenizer files in the fine-tuning layout."""
-    os.makedirs(directory, exist_ok=True)
     tokenizer = BertTokenizer(vocabulary, lower_case=lower_case)
-    library_model_dir.save_tokenizer_assets(tokenizer, os.path.join(directory, "tokenizer"))
-    library_model_dir.save_model(classifier, os.path.join(directory, "model.keras"))
     labels = [str(i) for i in range(classifier.num_classes)]
-    files = {
-        "label_map.json": library_model_dir.make_label_map("classification", labels),
-        "finetune_config.json": {
-            "task": "classification",
-            "max_seq_length": max_seq_length,
-            "text_column": "sentence1" if pair_column else "sentence",
-            "pair_column": pair_column,
-            "label_column": "label",
-            "init": init,
-        },
-        "metrics.json": metrics or {},
+    config = {
+        "task": "classification",
+        "max_seq_length": max_seq_length,
+        "text_column": "sentence1" if pair_column else "sentence",
+        "pair_column": pair_column,
+        "label_column": "label",
+        "init": init,
     }
-    for name, content in files.items():
-        library_model_dir.write_json(os.path.join(directory, name), content)
+    library_model_dir.write_assets(directory, "classification", labels, tokenizer, config)
+    library_model_dir.save_model(
+        classifier, os.path.join(directory, library_model_dir.MODEL_FILE)
+    )
+    library_model_dir.write_json(
+        os.path.join(directory, library_model_dir.METRICS_FILE), metrics or {}
+    )
     return directory
 
 
 def _fit(classifier, tokenizer, texts, labels, learning_rate, epochs, batch_size, max_length):
-    packed = tokenizer.pack(texts, max_length=max_length)
-    inputs = {name: np.asarray(value) for name, value in packed.items()}
+    inputs = TextClassifierPreprocessor(tokenizer, max_length).pack_numpy(texts)
     classifier.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -86,8 +84,8 @@ def _fit(classifier, tokenizer, texts, labels, learning_rate, epochs, batch_size
 
 
 def evaluate(classifier, tokenizer, texts, labels, max_length=128):
-    packed = tokenizer.pack(texts, max_length=max_length)
-    logits = classifier.predict({k: np.asarray(v) for k, v in packed.items()}, verbose=0)
+    inputs = TextClassifierPreprocessor(tokenizer, max_length).pack_numpy(texts)
+    logits = classifier.predict(inputs, verbose=0)
     return float(np.mean(np.argmax(logits, axis=-1) == labels))
 
 
@@ -109,8 +107,10 @@ def write_tiny_model_dir(directory, seed=0, max_seq_length=128, pair_column=None
     classifier = BertClassifier(encoder, num_classes=2, dropout=0.0, initializer_range=1.0)
     # Centre the logits on real text so that both classes are predicted.
     texts, _ = read_tsv(shared_path("data", "sst2", "train.tsv"), limit=256)
-    packed = BertTokenizer(vocabulary, lower_case=True).pack(texts, max_length=64)
-    logits = classifier.predict({k: np.asarray(v) for k, v in packed.items()}, verbose=0)
+    tokenizer = BertTokenizer(vocabulary, lower_case=True)
+    logits = classifier.predict(
+        TextClassifierPreprocessor(tokenizer, sequence_length=64).pack_numpy(texts), verbose=0
+    )
     head = classifier.get_layer("logits")
     head.bias.assign(keras.ops.convert_to_numpy(head.bias) - np.median(logits, axis=0))
     return save_model_dir(directory, classifier, vocabulary, max_seq_length=max_seq_length,

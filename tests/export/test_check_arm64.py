@@ -61,11 +61,13 @@ def test_read_eval_tsv_pairs_and_limit(tmp_path):
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("sentence\tlabel\nok\t1\nno label here\n", r"e\.tsv:3: 1 tab-separated fields"),
+        # The TSV reader of `keras_bert.tasks.classification`, which names the file and line.
+        ("sentence\tlabel\nok\t1\nno label here\n",
+         r"e\.tsv:3: expected 2 TSV columns \(sentence, label\), found 1"),
         ("sentence\tlabel\nok\tpositive\n", r"e\.tsv:2: label 'positive' is not an integer"),
         ("text\tlabel\nok\t1\n", r"e\.tsv:1: the header .* names no `sentence`"),
         ("sentence\tscore\nok\t1\n", r"names no `label` column"),
-        ("sentence\tlabel\n", r"has no examples"),
+        ("sentence\tlabel\n", r"e\.tsv: no examples"),
     ],
 )
 def test_read_eval_tsv_errors(tmp_path, text, message):

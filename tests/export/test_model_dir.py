@@ -6,9 +6,18 @@ import numpy as np
 import pytest
 
 from export.core import evaluation
-from export.core import model_dir as model_dir_lib
+from export.core import graphs
 from keras_bert.models import BertClassifier
+from keras_bert.models import model_dir as model_dir_lib
+from keras_bert.text import TextClassifierPreprocessor
 from tests.export.conftest import SST2_TEST
+
+
+def _read_for_export(directory):
+    """The model directory as the exporters read it: the model loads on demand."""
+    info = model_dir_lib.load_model_dir(directory, load_model=False)
+    graphs.check_exported_task(info)
+    return info
 
 
 def _copy(tiny_model_dir, tmp_path):
@@ -26,7 +35,7 @@ def _edit_json(path, **changes):
 
 
 def test_reads_the_finetune_layout(tiny_model_dir):
-    info = model_dir_lib.read_model_dir(tiny_model_dir)
+    info = _read_for_export(tiny_model_dir)
     assert info.labels == ["0", "1"]
     assert not info.regression and not info.is_pair_task
     assert info.max_seq_length == 128
@@ -34,8 +43,11 @@ def test_reads_the_finetune_layout(tiny_model_dir):
     assert len(info.vocabulary_sha256) == 64
     model = info.load_model()
     assert isinstance(model, BertClassifier)
-    tokenizer = info.load_tokenizer()
+    tokenizer = info.tokenizer
     assert tokenizer.vocabulary_size() == 3000
+    assert info.sequence_length == 128
+    assert isinstance(info.preprocessor, TextClassifierPreprocessor)
+    assert info.preprocessor.sequence_length == 128
 
 
 @pytest.mark.parametrize(
@@ -61,13 +73,13 @@ def test_bad_model_dirs_name_the_problem(tiny_model_dir, tmp_path, breakage, mes
     directory = _copy(tiny_model_dir, tmp_path)
     breakage(directory)
     with pytest.raises(ValueError, match=message):
-        model_dir_lib.read_model_dir(directory)
+        _read_for_export(directory)
 
 
 def test_label_map_that_does_not_fit_the_model(tiny_model_dir, tmp_path):
     directory = _copy(tiny_model_dir, tmp_path)
     _edit_json(os.path.join(directory, "label_map.json"), labels=[], regression=True)
-    info = model_dir_lib.read_model_dir(directory)
+    info = _read_for_export(directory)
     assert info.regression and info.num_outputs == 1
     with pytest.raises(ValueError, match=r"has 2 outputs but label_map\.json implies 1"):
         info.load_model()
@@ -75,11 +87,11 @@ def test_label_map_that_does_not_fit_the_model(tiny_model_dir, tmp_path):
 
 def test_missing_directory(tmp_path):
     with pytest.raises(ValueError, match=r"`model_dir` \(.*nowhere.*\) is not a directory"):
-        model_dir_lib.read_model_dir(str(tmp_path / "nowhere"))
+        _read_for_export(str(tmp_path / "nowhere"))
 
 
 def test_evaluation_tsv_reading(tiny_model_dir, tmp_path):
-    info = model_dir_lib.read_model_dir(tiny_model_dir)
+    info = _read_for_export(tiny_model_dir)
     texts, texts_pair, labels = evaluation.read_tsv(SST2_TEST, info, limit=5)
     assert len(texts) == 5 and texts_pair is None
     assert labels.dtype == np.int32 and set(labels) <= {0, 1}

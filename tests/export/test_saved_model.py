@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from export.core import evaluation
-from export.core import model_dir as model_dir_lib
+from keras_bert.models import model_dir as model_dir_lib
 from export import saved_model
 from tests.export.conftest import SST2_TEST
 
@@ -42,10 +42,10 @@ def test_writes_version_1_and_verifies_in_fresh_processes(exported):
 
 def test_both_signatures_match_keras(exported, tiny_model_dir):
     out, _ = exported
-    info = model_dir_lib.read_model_dir(tiny_model_dir)
-    model, tokenizer = info.load_model(), info.load_tokenizer()
+    info = model_dir_lib.load_model_dir(tiny_model_dir)
+    model, preprocessor = info.model, info.preprocessor
     texts, _, _ = evaluation.read_tsv(SST2_TEST, info, limit=16)
-    expected = evaluation.keras_logits(model, tokenizer, info, texts)
+    expected = evaluation.keras_logits(model, preprocessor, texts)
     loaded = tf.saved_model.load(os.path.join(out, "1"))
     assert set(loaded.signatures) == {"serving_default", "predict_token_ids"}
 
@@ -59,7 +59,7 @@ def test_both_signatures_match_keras(exported, tiny_model_dir):
         info.labels[i] for i in expected.argmax(axis=1)
     ]
 
-    packed = evaluation.pack(tokenizer, info, texts)
+    packed = preprocessor.pack_numpy(texts)
     by_ids = loaded.signatures["predict_token_ids"](
         **{name: tf.constant(value) for name, value in packed.items()}
     )

@@ -9,7 +9,7 @@ from export.core import evaluation
 from export.core import flatbuffer
 from export import keras_hub_reference
 from export.core import litert
-from export.core import model_dir as model_dir_lib
+from keras_bert.models import model_dir as model_dir_lib
 from export import saved_model
 from export import tflite
 from tests.export import model_dirs
@@ -54,10 +54,9 @@ def test_pair_string_tflite_matches_keras(pair_model_dir, pair_tsv, tmp_path):
     report = tflite.convert(pair_model_dir, out, string_input=True, eval_path=pair_tsv,
                             log=lambda message: None)
     assert report["passed"] and report["max_abs_diff"] < 1e-4
-    info = model_dir_lib.read_model_dir(pair_model_dir)
+    info = model_dir_lib.load_model_dir(pair_model_dir)
     texts, texts_pair, _ = evaluation.read_tsv(pair_tsv, info)
-    expected = evaluation.keras_logits(info.load_model(), info.load_tokenizer(), info, texts,
-                                       texts_pair)
+    expected = evaluation.keras_logits(info.model, info.preprocessor, texts, texts_pair)
     logits = litert.LiteRTClassifier(out).logits(texts, texts_pair)
     np.testing.assert_allclose(logits, expected, atol=1e-4)
 

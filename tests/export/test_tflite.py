@@ -13,8 +13,8 @@ import tensorflow as tf
 from export.core import evaluation
 from export.core import flatbuffer
 from export.core import litert
-from export.core import model_dir as model_dir_lib
 from export.core import quantization
+from keras_bert.models import model_dir as model_dir_lib
 from export import tflite
 from tests.export.conftest import EVAL_LIMIT
 from tests.export.conftest import SST2_TEST
@@ -24,8 +24,8 @@ REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__
 
 
 def _keras_logits(model_dir, texts):
-    info = model_dir_lib.read_model_dir(model_dir)
-    return evaluation.keras_logits(info.load_model(), info.load_tokenizer(), info, texts)
+    info = model_dir_lib.load_model_dir(model_dir)
+    return evaluation.keras_logits(info.model, info.preprocessor, texts)
 
 
 def test_float32_token_id_file_matches_keras(converted):
@@ -66,7 +66,7 @@ def test_token_id_file_is_builtin_only_with_dynamic_length(converted, tiny_model
 def test_manifest_describes_the_file(converted, tiny_model_dir):
     path, _ = converted["none"]
     manifest = litert.read_manifest(path)
-    info = model_dir_lib.read_model_dir(tiny_model_dir)
+    info = model_dir_lib.load_model_dir(tiny_model_dir, load_model=False)
     assert manifest["size_bytes"] == os.path.getsize(path)
     assert manifest["vocab_sha256"] == info.vocabulary_sha256
     vocabulary = os.path.join(os.path.dirname(path), manifest["vocab"])
@@ -83,7 +83,7 @@ def test_dynamic_range_file_is_smaller_and_close(converted, tiny_model_dir):
     float_path, _ = converted["none"]
     assert os.path.getsize(path) < 0.4 * os.path.getsize(float_path)
     assert litert.read_manifest(path)["quantization"] == "dynamic"
-    info = model_dir_lib.read_model_dir(tiny_model_dir)
+    info = model_dir_lib.load_model_dir(tiny_model_dir, load_model=False)
     texts, _, _ = evaluation.read_tsv(SST2_TEST, info, limit=EVAL_LIMIT)
     logits = litert.LiteRTClassifier(path).logits(texts)
     expected = _keras_logits(tiny_model_dir, texts)

@@ -13,6 +13,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from keras_bert.inputs import INPUT_NAMES
+
 VOCABULARY_SIZE = 1000
 
 
@@ -31,7 +33,7 @@ def token_id_classifier(
     head_dim = hidden_dim // num_heads
     inputs = {
         name: keras.Input(shape=(None,), dtype="int32", name=name)
-        for name in ("token_ids", "segment_ids", "padding_mask")
+        for name in INPUT_NAMES
     }
     x = keras.layers.Embedding(vocabulary_size, hidden_dim)(inputs["token_ids"])
     x = x + keras.layers.Embedding(2, hidden_dim)(inputs["segment_ids"])

@@ -91,3 +91,65 @@ def test_model_loads_with_safe_mode_after_importing_models(tmp_path):
     _write_model_dir(str(tmp_path))
     model = keras.saving.load_model(str(tmp_path / "model.keras"), safe_mode=True)
     assert isinstance(model, BertClassifier)
+
+
+def test_preprocessor_packs_as_fine_tuning(tmp_path):
+    from keras_bert.text import TextClassifierPreprocessor
+
+    model, _ = _write_model_dir(str(tmp_path))
+    loaded = load_model_dir(str(tmp_path))
+    assert isinstance(loaded.preprocessor, TextClassifierPreprocessor)
+    assert loaded.preprocessor is loaded.preprocessor  # built once
+    assert loaded.sequence_length == 16 == loaded.preprocessor.sequence_length
+    texts, pairs = ["hello worlds!", "w1 w2 " * 10], ["world", "hello"]
+    packed = loaded.preprocessor(texts, pairs)
+    expected = loaded.tokenizer.pack(texts, pairs, max_length=16)
+    for name in ("token_ids", "segment_ids", "padding_mask"):
+        np.testing.assert_array_equal(to_numpy(packed[name]), to_numpy(expected[name]))
+    np.testing.assert_allclose(
+        to_numpy(loaded.model(packed)), to_numpy(model(expected)), atol=1e-6
+    )
+
+
+def test_what_the_files_say(tmp_path):
+    import hashlib
+
+    _write_model_dir(str(tmp_path))
+    loaded = load_model_dir(str(tmp_path), load_model=False)
+    assert loaded.model is None and loaded.path == os.path.abspath(str(tmp_path))
+    assert (loaded.text_column, loaded.pair_column, loaded.label_column) == (
+        "sentence", None, "label")
+    assert not loaded.is_pair_task and loaded.num_outputs == 2 and loaded.lower_case is True
+    assert loaded.vocabulary_path == str(tmp_path / "tokenizer" / "vocab.txt")
+    with open(loaded.vocabulary_path, "rb") as f:
+        assert loaded.vocabulary_sha256 == hashlib.sha256(f.read()).hexdigest()
+    model = loaded.load_model()
+    assert isinstance(model, BertClassifier) and loaded.load_model() is model
+
+
+def test_write_assets_writes_what_load_model_dir_reads(tmp_path):
+    tokenizer = BertTokenizer(VOCABULARY + [f"w{i}" for i in range(30)])
+    config = {"task": "classification", "max_seq_length": 24, "text_column": "premise",
+              "pair_column": "hypothesis", "label_column": "gold"}
+    model_dir_lib.write_assets(str(tmp_path), "classification", [], tokenizer, config,
+                               regression=True)
+    model_dir_lib.save_model(BertClassifier(BertEncoder(**TINY), num_classes=1),
+                             str(tmp_path / "model.keras"))
+    loaded = load_model_dir(str(tmp_path))
+    assert loaded.regression and loaded.labels == [] and loaded.num_outputs == 1
+    assert loaded.config == config and loaded.is_pair_task
+    assert loaded.tokenizer.get_vocabulary() == tokenizer.get_vocabulary()
+    assert to_numpy(loaded.preprocessor(["hello"], ["world"])["segment_ids"]).shape == (1, 24)
+
+
+def test_tasks_without_a_preprocessor_say_so(tmp_path):
+    _write_model_dir(str(tmp_path))
+    for name in ("label_map.json", "finetune_config.json"):
+        with open(tmp_path / name) as f:
+            content = json.load(f)
+        content["task"] = "token_classification"
+        with open(tmp_path / name, "w") as f:
+            json.dump(content, f)
+    loaded = load_model_dir(str(tmp_path), load_model=False)
+    with pytest.raises(NotImplementedError, match=r"no preprocessor for task 'token_classific"):
+        loaded.preprocessor

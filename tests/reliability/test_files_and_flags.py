@@ -97,7 +97,6 @@ def _garbage_file(directory, name, size=4096):
 
 
 def test_truncated_or_corrupt_keras_file_names_the_file(tiny_model_dir, tmp_path):
-    from export.core import model_dir as export_model_dir
     from keras_bert.models import load_model_dir
     from keras_bert.models.model_dir import load_keras_file
 
@@ -113,7 +112,7 @@ def test_truncated_or_corrupt_keras_file_names_the_file(tiny_model_dir, tmp_path
     with pytest.raises(ValueError, match=r"Cannot load Keras model file .*broken_dir/model.keras"):
         load_model_dir(str(broken_dir))
     with pytest.raises(ValueError, match=r"Cannot load Keras model file .*broken_dir/model.keras"):
-        export_model_dir.read_model_dir(str(broken_dir)).load_model()
+        load_model_dir(str(broken_dir), load_model=False).load_model()
 
 
 def test_truncated_keras_encoder_checkpoint_is_a_checkpoint_error(tmp_path):

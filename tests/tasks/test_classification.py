@@ -66,7 +66,9 @@ def test_unknown_labels_and_bad_regression_targets_name_the_line(tmp_path):
 def test_pack_matches_the_tokenizer():
     tokenizer = keras_bert.load_tokenizer(shared_path("models", "all-MiniLM-L6-v2"))
     texts, pairs = ["a fine film", "dull"], ["yes", "no at all"]
-    packed = classification.pack(tokenizer, texts, pairs, max_seq_length=8)
+    packed = classification.ClassificationTask(sequence_length=8).build_preprocessor(
+        tokenizer
+    ).pack_numpy(texts, pairs)
     expected = tokenizer.pack(texts, pairs, max_length=8)
     for name in ("token_ids", "segment_ids", "padding_mask"):
         assert packed[name].dtype == np.int32

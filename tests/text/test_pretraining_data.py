@@ -1,3 +1,4 @@
+import functools
 import json
 import os
 import subprocess
@@ -8,11 +9,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_bert.text import BertTokenizer
+from keras_bert.text import PretrainerPreprocessor
 from keras_bert.text import corpus
 from keras_bert.text.pretraining_data_writer import write_pretraining_data
 from keras_bert.text.pretraining_dataset import load_pretraining_dataset
 from keras_bert.text.pretraining_example_builder import PretrainingExampleBuilder
 from tests.text.shared_data import MINILM
+from tests.text.shared_data import WIKITEXT
 from tests.text.shared_data import requires_shared
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,12 +35,18 @@ def fake_documents(count=60, seed=0):
     return documents
 
 
+@functools.lru_cache(maxsize=1)
+def fake_tokenizer():
+    """A tokenizer whose vocabulary has 2,000 ids: the special tokens, then plain words."""
+    return BertTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+                         + [f"w{i}" for i in range(5, 2000)])
+
+
 def builder(seed=0, **kwargs):
-    return PretrainingExampleBuilder(
-        vocabulary_size=2000, cls_token_id=CLS, sep_token_id=SEP, pad_token_id=PAD,
-        mask_token_id=MASK, special_token_ids=[PAD, UNK, CLS, SEP, MASK],
-        max_seq_length=64, max_predictions_per_seq=10, seed=seed, **kwargs,
+    preprocessor = PretrainerPreprocessor(
+        fake_tokenizer(), sequence_length=64, max_predictions_per_seq=10, **kwargs
     )
+    return PretrainingExampleBuilder(preprocessor, seed=seed)
 
 
 def test_examples_are_well_formed_and_pairs_are_labelled():
@@ -106,7 +116,7 @@ def test_write_and_read_back(minilm_tokenizer, tmp_path):
     )
     out = tmp_path / "out"
     count = write_pretraining_data(
-        [str(corpus_file)], minilm_tokenizer, str(out), max_seq_length=32,
+        [str(corpus_file)], minilm_tokenizer, str(out), sequence_length=32,
         max_predictions_per_seq=5, dupe_factor=3, num_shards=2, show_progress=False,
     )
     assert count > 0
@@ -133,7 +143,7 @@ def test_write_and_read_back(minilm_tokenizer, tmp_path):
     # Same flags, same bytes.
     again = tmp_path / "again"
     write_pretraining_data(
-        [str(corpus_file)], minilm_tokenizer, str(again), max_seq_length=32,
+        [str(corpus_file)], minilm_tokenizer, str(again), sequence_length=32,
         max_predictions_per_seq=5, dupe_factor=3, num_shards=2, show_progress=False,
     )
     for name in shards[1:]:
@@ -156,3 +166,42 @@ def test_command_line(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "o" / "pretraining-00000-of-00001.tfrecord").is_file()
     assert "writing" in result.stderr  # The progress bar.
+
+
+@requires_shared
+def test_readme_masking_statistics(minilm_tokenizer, tmp_path):
+    """The README's figures: WikiText-2 valid, the MiniLM vocabulary, two passes, seed 12345."""
+    out = tmp_path / "out"
+    count = write_pretraining_data(
+        [str(WIKITEXT / "valid.txt")], minilm_tokenizer, str(out), dupe_factor=2,
+        show_progress=False,
+    )
+    special = minilm_tokenizer.special_token_ids
+    mask = minilm_tokenizer.mask_token_id
+    counts = dict.fromkeys(
+        ("maskable", "selected", "mask", "random", "unchanged", "special", "random_next"), 0
+    )
+    dataset = load_pretraining_dataset(str(out / "*.tfrecord"), shuffle=False, batch_size=512)
+    for inputs, labels in dataset:
+        token_ids = inputs["token_ids"].numpy()
+        real = labels["masked_weights"].numpy() > 0
+        rows = np.arange(len(token_ids))[:, None]
+        new = token_ids[rows, inputs["masked_positions"].numpy()]
+        original = np.where(real, labels["masked_ids"].numpy(), new)
+        token_ids[rows, inputs["masked_positions"].numpy()] = original
+        counts["maskable"] += int((~np.isin(token_ids, special)).sum())
+        counts["selected"] += int(real.sum())
+        counts["mask"] += int(((new == mask) & real).sum())
+        counts["unchanged"] += int(((new == original) & real).sum())
+        counts["random"] += int(((new != mask) & (new != original) & real).sum())
+        counts["special"] += int((np.isin(original, special) & real).sum())
+        counts["random_next"] += int(labels["next_sentence_label"].numpy().sum())
+    print(count, counts)
+    assert count == 2216
+    assert counts["maskable"] == 275_508
+    assert f"{counts['selected'] / counts['maskable']:.2%}" == "15.20%"
+    assert f"{counts['mask'] / counts['selected']:.2%}" == "80.02%"
+    assert f"{counts['random'] / counts['selected']:.2%}" == "9.87%"
+    assert f"{counts['unchanged'] / counts['selected']:.2%}" == "10.11%"
+    assert counts["special"] == 0
+    assert f"{counts['random_next'] / count:.1%}" == "51.4%"

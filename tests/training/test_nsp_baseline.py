@@ -36,7 +36,7 @@ def _corpus(path, lines=12, seed=0):
 
 def _arrays(path, seed=0):
     tokenizer = BertTokenizer(VOCABULARY)
-    corpus = CorpusExamples([path], tokenizer, max_seq_length=24, max_predictions_per_seq=4)
+    corpus = CorpusExamples([path], tokenizer, sequence_length=24, max_predictions_per_seq=4)
     return corpus.arrays(seed)
 
 

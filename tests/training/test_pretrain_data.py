@@ -31,7 +31,7 @@ def tokenizer():
 
 def _examples(tmp_path, tokenizer, **kwargs):
     return CorpusExamples(
-        [_corpus(tmp_path / "corpus.txt")], tokenizer, max_seq_length=24,
+        [_corpus(tmp_path / "corpus.txt")], tokenizer, sequence_length=24,
         max_predictions_per_seq=4, **kwargs,
     )
 
@@ -80,12 +80,12 @@ def test_corpus_errors(tmp_path, tokenizer):
 def test_records_of_create_pretraining_data(tmp_path, tokenizer):
     out = str(tmp_path / "records")
     written = write_pretraining_data(
-        [_corpus(tmp_path / "corpus.txt")], tokenizer, out, max_seq_length=24,
+        [_corpus(tmp_path / "corpus.txt")], tokenizer, out, sequence_length=24,
         max_predictions_per_seq=4, num_shards=2, show_progress=False,
     )
     pattern = os.path.join(out, "*.tfrecord")
     assert records_metadata(pattern)["num_examples"] == written
-    training = records_dataset(pattern, 4, seed=0, max_seq_length=24, max_predictions_per_seq=4)
+    training = records_dataset(pattern, 4, seed=0, sequence_length=24, max_predictions_per_seq=4)
     inputs, labels = next(iter(training))
     assert inputs["token_ids"].shape == (4, 24) and labels["masked_ids"].shape == (4, 4)
     evaluation = records_dataset(pattern, 4, 0, 24, 4, training=False)

@@ -1,8 +1,9 @@
 """Pretraining inputs: TFRecords of `create_pretraining_data`, or a raw corpus on the fly.
 
-For a raw corpus the lines are tokenized once (the tokenizer's graph ops, in
-batches); `tf.data` then draws examples from a seeded
-`PretrainingExampleBuilder` pass after pass, so every pass over the corpus
+For a raw corpus the lines are tokenized once by a `PretrainerPreprocessor`
+(the tokenizer's graph ops, in batches); `tf.data` then draws examples from a
+seeded `PretrainingExampleBuilder` pass after pass (it chooses the sentence
+pairs, the preprocessor packs and masks them), so every pass over the corpus
 has new sentence pairs and new masks (dynamic masking). The same corpus,
 settings and seed give the same stream of batches.
 
@@ -17,8 +18,6 @@ import os
 
 import numpy as np
 
-INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask", "masked_positions")
-LABEL_NAMES = ("masked_ids", "masked_weights", "next_sentence_label")
 # Seed of the evaluation examples built from a raw corpus: `training.pretrain` and
 # `training.nsp_baseline` build the same pairs from the same file.
 DEFAULT_EVAL_SEED = 12345
@@ -31,18 +30,18 @@ class CorpusExamples:
         paths: list of str. Corpus files (see `keras_bert.text.read_documents`).
         tokenizer: `keras_bert.text.BertTokenizer`.
         corpus_format: str. `"auto"`, `"lines"` or `"wikitext"`.
-        max_seq_length: int. Length of the packed sequences.
+        sequence_length: int. Length of the packed sequences.
         max_predictions_per_seq: int. Most masked tokens per sequence.
         masked_lm_prob: float. Fraction of tokens masked.
         short_seq_prob: float. Probability of a shorter target length.
         whole_word_masking: bool. Whether to mask whole words.
     """
 
-    def __init__(self, paths, tokenizer, corpus_format="auto", max_seq_length=128,
+    def __init__(self, paths, tokenizer, corpus_format="auto", sequence_length=128,
                  max_predictions_per_seq=20, masked_lm_prob=0.15, short_seq_prob=0.1,
                  whole_word_masking=False):
         from keras_bert.text.corpus import read_documents
-        from keras_bert.text.pretraining_data_writer import tokenize_documents
+        from keras_bert.text.pretrainer_preprocessor import PretrainerPreprocessor
 
         for path in paths:
             if not os.path.isfile(path):
@@ -50,7 +49,14 @@ class CorpusExamples:
         documents = []
         for path in paths:
             documents.extend(read_documents(path, corpus_format))
-        self.documents = tokenize_documents(tokenizer, documents, batch_size=1024)
+        self.preprocessor = PretrainerPreprocessor(
+            tokenizer,
+            sequence_length=sequence_length,
+            max_predictions_per_seq=max_predictions_per_seq,
+            mask_rate=masked_lm_prob,
+            whole_word_masking=whole_word_masking,
+        )
+        self.documents = self.preprocessor.tokenize_documents(documents, batch_size=1024)
         self.num_documents = sum(1 for document in self.documents if any(document))
         if self.num_documents < 2:
             raise ValueError(
@@ -58,28 +64,16 @@ class CorpusExamples:
                 "next-sentence pairs need at least 2."
             )
         self.num_tokens = sum(len(line) for document in self.documents for line in document)
-        vocabulary = tokenizer.get_vocabulary()
-        self._builder_arguments = dict(
-            vocabulary_size=len(vocabulary),
-            cls_token_id=tokenizer.cls_token_id,
-            sep_token_id=tokenizer.sep_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-            mask_token_id=tokenizer.mask_token_id,
-            special_token_ids=tokenizer.special_token_ids,
-            max_seq_length=max_seq_length,
-            max_predictions_per_seq=max_predictions_per_seq,
-            masked_lm_prob=masked_lm_prob,
-            short_seq_prob=short_seq_prob,
-            whole_word_masking=whole_word_masking,
-            continuation_token_ids=[i for i, t in enumerate(vocabulary) if t.startswith("##")],
-        )
-        self.max_seq_length = max_seq_length
+        self.short_seq_prob = short_seq_prob
+        self.sequence_length = sequence_length
         self.max_predictions_per_seq = max_predictions_per_seq
 
     def builder(self, seed):
         from keras_bert.text.pretraining_example_builder import PretrainingExampleBuilder
 
-        return PretrainingExampleBuilder(seed=seed, **self._builder_arguments)
+        return PretrainingExampleBuilder(
+            self.preprocessor, short_seq_prob=self.short_seq_prob, seed=seed
+        )
 
     def examples(self, seed, num_passes=None):
         """Yields example dicts pass after pass (forever with `num_passes=None`)."""
@@ -98,7 +92,7 @@ class CorpusExamples:
         """An endless `tf.data.Dataset` of `(inputs, labels)` batches of `batch_size`."""
         import tensorflow as tf
 
-        sequence = tf.TensorSpec([self.max_seq_length], tf.int32)
+        sequence = tf.TensorSpec([self.sequence_length], tf.int32)
         predictions = tf.TensorSpec([self.max_predictions_per_seq], tf.int32)
         signature = (
             {
@@ -126,7 +120,9 @@ class CorpusExamples:
 
 
 def _split(example):
-    inputs = {name: example[name].astype(np.int32) for name in INPUT_NAMES}
+    from keras_bert.text.pretrainer_preprocessor import PRETRAINER_INPUT_NAMES
+
+    inputs = {name: example[name].astype(np.int32) for name in PRETRAINER_INPUT_NAMES}
     labels = {
         "masked_ids": example["masked_ids"].astype(np.int32),
         "masked_weights": example["masked_weights"].astype(np.float32),
@@ -136,11 +132,14 @@ def _split(example):
 
 
 def _stack(examples):
+    from keras_bert.text.pretrainer_preprocessor import PRETRAINER_INPUT_NAMES
+    from keras_bert.text.pretrainer_preprocessor import PRETRAINER_LABEL_NAMES
+
     if not examples:
         raise ValueError("No examples were built: is the corpus empty?")
     pairs = [_split(example) for example in examples]
-    inputs = {name: np.stack([p[0][name] for p in pairs]) for name in INPUT_NAMES}
-    labels = {name: np.stack([p[1][name] for p in pairs]) for name in LABEL_NAMES}
+    inputs = {name: np.stack([p[0][name] for p in pairs]) for name in PRETRAINER_INPUT_NAMES}
+    labels = {name: np.stack([p[1][name] for p in pairs]) for name in PRETRAINER_LABEL_NAMES}
     return inputs, labels
 
 
@@ -156,7 +155,7 @@ def records_metadata(file_pattern):
         return json.load(f)
 
 
-def records_dataset(file_pattern, batch_size, seed, max_seq_length, max_predictions_per_seq,
+def records_dataset(file_pattern, batch_size, seed, sequence_length, max_predictions_per_seq,
                     training=True):
     """Batches from pretraining TFRecords: shuffled and endless for training."""
     from keras_bert.text import load_pretraining_dataset
@@ -164,7 +163,7 @@ def records_dataset(file_pattern, batch_size, seed, max_seq_length, max_predicti
     records_metadata(file_pattern)  # Fails early when nothing matches.
     return load_pretraining_dataset(
         file_pattern,
-        sequence_length=max_seq_length,
+        sequence_length=sequence_length,
         max_predictions_per_seq=max_predictions_per_seq,
         batch_size=batch_size,
         shuffle=training,
