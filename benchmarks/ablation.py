@@ -23,6 +23,7 @@ import statistics
 
 from absl import flags
 
+from keras_bert.inputs import INPUT_NAMES
 from keras_bert.utils import cli
 
 from benchmarks import data as benchmark_data
@@ -64,7 +65,7 @@ def _variants(preset, dtype, data):
         encoder = BertEncoder.from_preset(preset, dtype=dtype, activation="gelu_approximate")
         inputs = {
             name: keras.Input(shape=(None,), dtype="int32", name=name)
-            for name in ("token_ids", "segment_ids", "padding_mask")
+            for name in INPUT_NAMES
         }
         outputs = encoder(inputs)
         if pooled_from_sequence:

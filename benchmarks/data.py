@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_bert.inputs import INPUT_NAMES
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DEFAULT_SST2 = str(SHARED / "data" / "sst2" / "train.tsv")
 DEFAULT_VOCABULARY = str(SHARED / "models" / "all-MiniLM-L6-v2")
@@ -67,8 +69,8 @@ def sst2_batches(path, vocabulary_path, num_examples, sequence_length, seed=0):
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(sentences), size=num_examples, replace=num_examples > len(sentences))
     tokenizer = load_tokenizer(vocabulary_path)
-    packed = tokenizer.pack([sentences[i] for i in chosen], max_length=sequence_length)
-    inputs = {name: np.asarray(packed[name], "int32") for name in ("token_ids", "segment_ids", "padding_mask")}
+    packed = tokenizer.pack([sentences[i] for i in chosen], sequence_length=sequence_length)
+    inputs = {name: np.asarray(packed[name], "int32") for name in INPUT_NAMES}
     return inputs, labels[chosen]
 
 

@@ -10,6 +10,8 @@ segments, truncated-normal initialisation with standard deviation 0.02.
 
 import keras
 
+from keras_bert.inputs import INPUT_NAMES
+
 MODEL_NAMES = ("keras_bert", "keras_hub")
 
 
@@ -43,7 +45,7 @@ def keras_hub_classifier(preset, num_classes, dtype):
     )
     inputs = {
         name: keras.Input(shape=(None,), dtype="int32", name=name)
-        for name in ("token_ids", "segment_ids", "padding_mask")
+        for name in INPUT_NAMES
     }
     pooled_output = backbone(inputs)["pooled_output"]
     pooled_output = keras.layers.Dropout(0.1, name="classifier_dropout")(pooled_output)

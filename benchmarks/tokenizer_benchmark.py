@@ -3,7 +3,7 @@
 Reads SST-2 (train, dev, test sentences) and WikiText-2 (valid, test, non-empty lines) from
 `../shared/data`, then times, on the same texts and in the same run:
 
-* `keras_bert`: `BertTokenizer.tokenize` + `BertPacker` (length 128) in a `tf.function`;
+* `keras_bert`: `TextClassifierPreprocessor` (tokenizer + packer, length 128) in a `tf.function`;
 * `tf_text`: raw `tensorflow_text.FastBertTokenizer` (tokenize only) in a `tf.function`, the
   fast op without the reference-exact normalization;
 * `hf_tokenizers`: `tokenizers.Tokenizer.encode_batch` with truncation and padding to 128.
@@ -83,7 +83,7 @@ def main(argv):
     import tensorflow as tf
     import tensorflow_text as tf_text
 
-    from keras_bert.text import BertPacker
+    from keras_bert.text import TextClassifierPreprocessor
     from keras_bert.text import load_tokenizer
 
     texts = read_texts(FLAGS.data_dir)
@@ -95,16 +95,11 @@ def main(argv):
     print(f"{len(texts)} texts, {megabytes:.2f} MB, batch size {FLAGS.batch_size}")
 
     tokenizer = load_tokenizer(FLAGS.checkpoint)
-    packer = BertPacker(
-        sequence_length=FLAGS.sequence_length,
-        cls_token_id=tokenizer.cls_token_id,
-        sep_token_id=tokenizer.sep_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    preprocessor = TextClassifierPreprocessor(tokenizer, sequence_length=FLAGS.sequence_length)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def keras_bert_step(batch):
-        return packer(tokenizer.tokenize(batch))["token_ids"]
+        return preprocessor(batch)["token_ids"]
 
     raw = tf_text.FastBertTokenizer(
         vocab=tokenizer.get_vocabulary(),

@@ -52,6 +52,7 @@ from export.core import arm64_runner
 from export.core import evaluation
 from keras_bert.inputs import INPUT_NAMES
 from keras_bert.inputs import sequence_lengths
+from keras_bert import tasks
 from keras_bert.tasks import classification
 from keras_bert.utils import cli
 
@@ -299,8 +300,10 @@ def tokenizer_settings(tflite_path, vocab=None, max_length=None):
     return settings
 
 
-def tokenize(vocabulary_path, texts, texts_pair=None, sequence_length=128, lower_case=None):
-    """Packed int32 inputs and real lengths, from `keras_bert.text.TextClassifierPreprocessor`.
+def tokenize(vocabulary_path, texts, texts_pair=None, sequence_length=128, lower_case=None,
+             task_name="classification"):
+    """Packed int32 inputs and real lengths, from the preprocessor of the registered task
+    `task_name` (the manifest's `task`; classification: `TextClassifierPreprocessor`).
 
     Returns:
         dict of int32 arrays: `token_ids`, `segment_ids`, `padding_mask` of shape
@@ -308,10 +311,10 @@ def tokenize(vocabulary_path, texts, texts_pair=None, sequence_length=128, lower
     """
     # pylint: disable=import-outside-toplevel
     import keras_bert
-    from keras_bert.text import TextClassifierPreprocessor
 
     tokenizer = keras_bert.load_tokenizer(vocabulary_path, lower_case=lower_case)
-    preprocessor = TextClassifierPreprocessor(tokenizer, sequence_length=sequence_length)
+    task = tasks.get_task(task_name).from_settings({"sequence_length": sequence_length})
+    preprocessor = task.build_preprocessor(tokenizer)
     inputs = preprocessor.pack_numpy(texts, texts_pair)
     inputs["lengths"] = sequence_lengths(inputs)
     return inputs
@@ -771,11 +774,12 @@ def main(argv):
             print(f"{path}: {STRING_INPUT_NOTE}", file=sys.stderr)
             entries.append(skipped_entry(path, input_names[path], STRING_INPUT_NOTE))
             continue
-        key = json.dumps(settings[path], sort_keys=True)
+        task_name = read_manifest(path)[1].get("task", tasks.ClassificationTask.name)
+        key = json.dumps([task_name, settings[path]], sort_keys=True)
         if key not in tokenized:
             tokenized[key] = tokenize(
                 settings[path]["vocabulary"], texts, texts_pair, settings[path]["max_length"],
-                settings[path]["lower_case"],
+                settings[path]["lower_case"], task_name=task_name,
             )
         inputs = tokenized[key]
         x86_logits, x86_info = run_on_x86(path, inputs, **runner_kwargs)

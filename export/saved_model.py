@@ -135,12 +135,13 @@ def _serving_module(model, info, text_signature=True):
     has no tensorflow-text op.
     """
     preprocessor = info.preprocessor
+    serving = graphs.check_exported_task(info).serving
     module = tf.Module()
     module.vocabulary = tf.saved_model.Asset(info.vocabulary_path)
 
     def predict(inputs):
         logits = model(inputs, training=False)
-        return graphs.predictions(logits, info.labels, info.regression)
+        return serving.outputs(logits, info.labels)
 
     @tf.function(input_signature=[graphs.token_id_signature()])
     def predict_token_ids(inputs):

@@ -55,14 +55,16 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
+from keras_bert import tasks  # noqa: E402
 from keras_bert.utils import cli  # noqa: E402
-
-TASKS = ("classification", "qa", "token_classification")
 
 FLAGS = flags.FLAGS
 
 # === Task and data ===
-flags.DEFINE_enum("task", "classification", TASKS, "The fine-tuning task.")
+flags.DEFINE_enum(
+    "task", "classification", list(tasks.TASKS),
+    "The fine-tuning task (a name in the registry `keras_bert.tasks.TASKS`).",
+)
 flags.DEFINE_string(
     "init",
     None,
@@ -253,35 +255,11 @@ def _classification_only(values):
     return True
 
 
-_DEFAULT_SEQUENCE_LENGTH = {"classification": 128, "qa": 384, "token_classification": 128}
-
-
-def make_task(name, max_seq_length):
-    """The task object for `name`, configured from the flags."""
-    if name == "classification":
-        from keras_bert.tasks.classification import ClassificationTask
-
-        return ClassificationTask(
-            sequence_length=max_seq_length,
-            text_column=FLAGS.text_column,
-            pair_column=FLAGS.pair_column,
-            label_column=FLAGS.label_column,
-            input_format=FLAGS.input_format,
-            regression=FLAGS.regression,
-            skip_bad_lines=FLAGS.skip_bad_lines,
-        )
-    if name == "qa":
-        from keras_bert.tasks.question_answering import QuestionAnsweringTask
-
-        return QuestionAnsweringTask(
-            max_seq_length=max_seq_length,
-            doc_stride=FLAGS.doc_stride,
-            max_query_length=FLAGS.max_query_length,
-            max_answer_length=FLAGS.max_answer_length,
-        )
-    from keras_bert.tasks.token_classification import TokenClassificationTask
-
-    return TokenClassificationTask(max_seq_length=max_seq_length)
+def make_task(name, sequence_length):
+    """The registered task `name`, configured from the flags its constructor takes."""
+    settings = FLAGS.flag_values_dict()
+    settings["sequence_length"] = sequence_length
+    return tasks.get_task(name).from_settings(settings)
 
 
 def load_tokenizer(init, vocab):
@@ -394,7 +372,7 @@ def main(argv):
 
     keras.utils.set_random_seed(FLAGS.seed)
     chief = distribution.is_chief(strategy)
-    sequence_length = FLAGS.sequence_length or _DEFAULT_SEQUENCE_LENGTH[FLAGS.task]
+    sequence_length = FLAGS.sequence_length or tasks.get_task(FLAGS.task).default_sequence_length
     task = make_task(FLAGS.task, sequence_length)
     tokenizer = load_tokenizer(FLAGS.init, FLAGS.vocab)
 
@@ -440,7 +418,7 @@ def main(argv):
         model = task.build_model(encoder, labels)
         if FLAGS.freeze_token_embedding:
             encoder.token_embedding.trainable = False
-        if task.name != "classification":
+        if task.sequence_outputs:
             # Span and token heads read the sequence output: the pooler gets no gradient.
             encoder.pooler_dense.trainable = False
         if FLAGS.max_minutes:

@@ -63,7 +63,7 @@ def _sample_inputs(encoder, vocabulary_path):
         import keras_bert
 
         tokenizer = keras_bert.load_tokenizer(vocabulary_path)
-        packed = tokenizer.pack(list(FLAGS.text), max_length=FLAGS.sequence_length)
+        packed = tokenizer.pack(list(FLAGS.text), sequence_length=FLAGS.sequence_length)
         return {k: np.asarray(v) for k, v in packed.items()}, "text"
     if FLAGS.text:
         logging.warning("No vocab.txt next to the checkpoint: encoding random ids instead of --text.")

@@ -100,43 +100,12 @@ def predict_classification(model_dir, lines, batch_size=64):
 
 def predict_qa(model_dir, lines, batch_size=64):
     """One dict per `question<TAB>context` line: `answer`, `probability`."""
-    from keras_bert.tasks import question_answering as qa
-
-    pairs = [_split_pair(line, "question<TAB>context") for line in lines]
-    config = model_dir.config
-    task = qa.QuestionAnsweringTask(
-        sequence_length=model_dir.sequence_length,
-        doc_stride=config.get("doc_stride", 128),
-        max_query_length=config.get("max_query_length", 64),
-        max_answer_length=config.get("max_answer_length", 30),
-    )
-    data = task.read_texts(task.build_preprocessor(model_dir.tokenizer), pairs)
-    answers = task.predict(model_dir.load_model(), data, batch_size)
-    return [
-        {
-            "answer": answers[e.qas_id].text,
-            "probability": answers[e.qas_id].probability,
-            "score": answers[e.qas_id].score if np.isfinite(answers[e.qas_id].score) else None,
-        }
-        for e in data.examples
-    ]
+    return model_dir.load_task().predict_texts(model_dir, lines, batch_size)
 
 
 def predict_tokens(model_dir, lines, batch_size=64):
     """One dict per line: `words`, `tags`, `probabilities` (of each chosen tag)."""
-    from keras_bert.tasks import token_classification as tc
-
-    word_lists = [line.split() for line in lines]
-    task = tc.TokenClassificationTask(model_dir.sequence_length)
-    features = tc.preprocess(task.build_preprocessor(model_dir.tokenizer), word_lists)
-    tags, probabilities = task.predict(
-        model_dir.load_model(), tc.Data("<input>", word_lists, features), model_dir.labels,
-        batch_size,
-    )
-    return [
-        {"words": words, "tags": row_tags, "probabilities": row_probabilities}
-        for words, row_tags, row_probabilities in zip(word_lists, tags, probabilities)
-    ]
+    return model_dir.load_task().predict_texts(model_dir, lines, batch_size)
 
 
 def format_result(task, result, output_format):

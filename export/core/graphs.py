@@ -1,4 +1,6 @@
-"""The serving functions both exporters trace: text -> packed ids -> logits -> predictions.
+"""What both exporters trace: text -> packed ids (the task's preprocessor) -> logits.
+
+The outputs computed from the logits are the task's (`task.serving.outputs`).
 
 Shape legend: B = batch, S = sequence length (at most the model directory's
 `sequence_length`), C = outputs.
@@ -11,26 +13,34 @@ import tensorflow as tf
 from keras_bert.inputs import INPUT_NAMES
 from keras_bert.inputs import trim_to_longest
 from keras_bert.models.model_dir import LABEL_MAP_FILE
+from keras_bert.tasks import TASKS
 
 TEXT_INPUT = "text"
 TEXT_PAIR_INPUT = "text_pair"
-# The tasks whose models the exporters trace (sentences, pairs, regression).
-EXPORTED_TASKS = ("classification",)
 
 
 def check_exported_task(model_dir):
-    """Raises `ValueError` unless the exporters handle the task of `model_dir`.
+    """The model directory's task (`keras_bert.tasks.Task`), if the exporters handle it.
+
+    A task is exported when its module defines `serving` (`keras_bert.tasks.ServingSpec`):
+    the text inputs and the outputs the signatures compute from the logits.
 
     Args:
         model_dir: `keras_bert.models.ModelDir`.
+
+    Raises:
+        ValueError: naming `label_map.json` and the task when the task has no `serving`.
     """
-    if model_dir.task not in EXPORTED_TASKS:
+    task = model_dir.load_task()
+    if task.serving is None:
+        exported = [name for name, task_class in TASKS.items() if task_class.serving is not None]
         label_map = os.path.join(model_dir.path, LABEL_MAP_FILE)
         raise ValueError(
             f"{label_map}: task {model_dir.task!r} is not exported; the "
-            f"exporters handle {', '.join(f'`{task}`' for task in EXPORTED_TASKS)} "
+            f"exporters handle {', '.join(f'`{name}`' for name in exported)} "
             "(sentences, pairs, regression)."
         )
+    return task
 
 
 def token_id_signature(batch_size=None):
@@ -71,21 +81,3 @@ def text_inputs(preprocessor, texts, texts_pair=None, batch_size=None):
     if batch_size is not None:
         packed = {name: tf.reshape(value, [batch_size, -1]) for name, value in packed.items()}
     return packed
-
-
-def predictions(logits, labels, regression):
-    """The outputs of the serving signatures, from float32 `(B, C)` logits.
-
-    Classification: `logits`, `probabilities` (softmax, `(B, C)`), `label` (int64 class index,
-    `(B,)`) and `label_name` (string, `(B,)`). Regression: `logits` and `score` (`(B,)`).
-    """
-    logits = tf.cast(logits, tf.float32)
-    if regression:
-        return {"logits": logits, "score": logits[:, 0]}
-    label = tf.argmax(logits, axis=-1, output_type=tf.int64)
-    return {
-        "logits": logits,
-        "probabilities": tf.nn.softmax(logits, axis=-1),
-        "label": label,
-        "label_name": tf.gather(tf.constant(labels, tf.string), label),
-    }

@@ -48,18 +48,12 @@ METRICS_FILE = "metrics.json"
 # `finetune_config.json`'s key of the packed length (the file format keeps its first name).
 SEQUENCE_LENGTH_KEY = "max_seq_length"
 
-TASKS = ("classification", "qa", "token_classification")
+def _task_names():
+    """The registered task names (`keras_bert.tasks.TASKS`): the model directory is where a
+    model meets its task, the one place under `keras_bert/models` that reads the registry."""
+    from keras_bert.tasks import TASKS  # pylint: disable=import-outside-toplevel
 
-
-def _classification_preprocessor(tokenizer, config):
-    from keras_bert.text import TextClassifierPreprocessor
-
-    return TextClassifierPreprocessor(tokenizer, sequence_length=config[SEQUENCE_LENGTH_KEY])
-
-
-# Task -> `(tokenizer, finetune_config) -> preprocessor`. "qa" and "token_classification" get
-# theirs (`SpanLabelerPreprocessor`, `TokenClassifierPreprocessor`) here.
-PREPROCESSOR_BUILDERS = {"classification": _classification_preprocessor}
+    return tuple(TASKS)
 
 
 @dataclasses.dataclass
@@ -167,13 +161,14 @@ class ModelDir:
         Built from the saved tokenizer and `finetune_config.json`, so it packs exactly as
         fine-tuning did (classification: `keras_bert.text.TextClassifierPreprocessor`).
         """
-        builder = PREPROCESSOR_BUILDERS.get(self.task)
-        if builder is None:
-            raise NotImplementedError(
-                f"{self.path}: no preprocessor for task {self.task!r} yet; tasks with one: "
-                f"{sorted(PREPROCESSOR_BUILDERS)}."
-            )
-        return builder(self.tokenizer, self.config)
+        return self.load_task().build_preprocessor(self.tokenizer)
+
+    def load_task(self):
+        """The `keras_bert.tasks.Task` this model was fine-tuned for, with its saved settings
+        (`finetune_config.json`): it packs, predicts and serves as fine-tuning did."""
+        from keras_bert.tasks import get_task  # pylint: disable=import-outside-toplevel
+
+        return get_task(self.task).from_settings(self.config)
 
     def load_model(self):
         """The task model, loaded once with `safe_mode=True` and checked against the files.
@@ -252,8 +247,8 @@ def read_label_map(path):
     file_path = os.path.join(path, LABEL_MAP_FILE)
     label_map = read_json(file_path)
     task = label_map.get("task")
-    if task not in TASKS:
-        raise ValueError(f"{file_path}: `task` must be one of {TASKS}, found {task!r}.")
+    if task not in _task_names():
+        raise ValueError(f"{file_path}: `task` must be one of {_task_names()}, found {task!r}.")
     if task != "qa":
         labels = label_map.get("labels")
         if (
@@ -293,13 +288,13 @@ def make_label_map(task, labels=None, regression=False):
     """The `label_map.json` contents for a task.
 
     Args:
-        task: str. One of `TASKS`.
+        task: str. A registered task name (`keras_bert.tasks.TASKS`).
         labels: list of str. Class names (classification) or tags
             (token_classification) in index order; empty for regression.
         regression: bool. Classification with one real-valued output.
     """
-    if task not in TASKS:
-        raise ValueError(f"`task` must be one of {TASKS}, received {task!r}.")
+    if task not in _task_names():
+        raise ValueError(f"`task` must be one of {_task_names()}, received {task!r}.")
     if task == "qa":
         return {"task": "qa"}
     labels = [str(label) for label in (labels or [])]
@@ -316,7 +311,7 @@ def write_assets(directory, task, labels, tokenizer, config, regression=False):
 
     Args:
         directory: str. The model directory (created if missing).
-        task: str. One of `TASKS`.
+        task: str. A registered task name (`keras_bert.tasks.TASKS`).
         labels: list of str. See `make_label_map`.
         tokenizer: `keras_bert.text.BertTokenizer`. Saved to `tokenizer/`.
         config: dict. The contents of `finetune_config.json`: `task`, `max_seq_length`

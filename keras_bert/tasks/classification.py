@@ -17,6 +17,9 @@ import re
 import numpy as np
 from absl import logging
 
+from keras_bert.tasks.task import ServingSpec
+from keras_bert.tasks.task import Task
+
 INPUT_FORMATS = ("tsv", "csv", "jsonl")
 
 
@@ -383,8 +386,8 @@ class Data:
         return len(self.examples)
 
 
-class ClassificationTask:
-    """What `training.finetune` needs to know about classification and regression.
+class ClassificationTask(Task):
+    """Sentence (pair) classification and regression: `BertClassifier` on `[CLS]`.
 
     Args:
         sequence_length: int. The packed length of the model's inputs. Defaults to `128`.
@@ -396,6 +399,7 @@ class ClassificationTask:
     """
 
     name = "classification"
+    default_sequence_length = 128
     sequence_outputs = False
 
     def __init__(
@@ -478,3 +482,71 @@ class ClassificationTask:
             "label_column": self.label_column,
             "regression": self.regression,
         }
+
+    # === Prediction and serving ===
+
+    def predict_texts(self, model_dir, lines, batch_size=64):
+        """One dict per input line: `label`, `probability`, `probabilities` (classes), or
+        `value` (regression). Pair models take `text<TAB>pair` lines."""
+        from keras_bert.inputs import predict
+
+        texts, pairs = lines, None
+        if self.pair_column:
+            split = [split_tab_pair(line, "text<TAB>pair") for line in lines]
+            texts, pairs = [a for a, _ in split], [b for _, b in split]
+        inputs = model_dir.preprocessor.pack_numpy(texts, pairs)
+        logits = predict(model_dir.load_model(), inputs, batch_size)
+        if self.regression:
+            return [{"value": float(row[0])} for row in logits]
+        labels = model_dir.labels
+        results = []
+        for row in softmax(logits):
+            best = int(np.argmax(row))
+            results.append(
+                {
+                    "label": labels[best],
+                    "probability": float(row[best]),
+                    "probabilities": {label: float(p) for label, p in zip(labels, row)},
+                }
+            )
+        return results
+
+    def format_result(self, result):
+        """`label<TAB>probability`, or the regression value."""
+        if "value" in result:
+            return f"{result['value']:.6g}"
+        return f"{result['label']}\t{result['probability']:.4f}"
+
+    @property
+    def serving(self):
+        """Text signature inputs `text` (and `text_pair`); outputs from the logits."""
+        text_inputs = ("text", "text_pair") if self.pair_column else ("text",)
+        return ServingSpec(text_inputs=text_inputs, outputs=self.serving_outputs)
+
+    def serving_outputs(self, logits, labels):
+        """The serving signatures' outputs, in graph ops, from float `(batch_size, C)` logits.
+
+        Classification: `logits`, `probabilities` (softmax, `(batch_size, C)`), `label` (int64
+        class index, `(batch_size,)`) and `label_name` (string, `(batch_size,)`). Regression:
+        `logits` and `score` (`(batch_size,)`).
+        """
+        import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+        logits = tf.cast(logits, tf.float32)
+        if self.regression:
+            return {"logits": logits, "score": logits[:, 0]}
+        label = tf.argmax(logits, axis=-1, output_type=tf.int64)
+        return {
+            "logits": logits,
+            "probabilities": tf.nn.softmax(logits, axis=-1),
+            "label": label,
+            "label_name": tf.gather(tf.constant(labels, tf.string), label),
+        }
+
+
+def split_tab_pair(line, what):
+    """`(first, second)` of a `first<TAB>second` input line; `ValueError` without a tab."""
+    if "\t" not in line:
+        raise ValueError(f"Expected '{what}' separated by a tab, received {line!r}.")
+    first, second = line.split("\t", 1)
+    return first, second

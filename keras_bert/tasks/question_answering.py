@@ -28,6 +28,8 @@ import numpy as np
 from keras_bert.inputs import INPUT_NAMES
 from keras_bert.models.span_decoding import best_span
 from keras_bert.tasks.classification import softmax
+from keras_bert.tasks.classification import split_tab_pair
+from keras_bert.tasks.task import Task
 from keras_bert.text.span_labeler_preprocessor import SpanLabelerPreprocessor
 from keras_bert.text.span_labeler_preprocessor import window_starts  # noqa: F401 (public)
 from keras_bert.text.words import split_words_batch
@@ -370,26 +372,31 @@ class Data:
         return len(self.examples)
 
 
-class QuestionAnsweringTask:
-    """What `training.finetune` needs to know about SQuAD-style extractive QA."""
+class QuestionAnsweringTask(Task):
+    """SQuAD-style extractive QA: `BertSpanLabeler` over windows of the context.
+
+    Args:
+        sequence_length: int. Window length in tokens, special tokens included. Defaults to
+            `384`.
+        doc_stride: int. Tokens between the starts of consecutive windows. Defaults to `128`.
+        max_query_length: int. Questions are cut to this many tokens. Defaults to `64`.
+        max_answer_length: int. Longest predicted answer, in tokens. Defaults to `30`.
+    """
 
     name = "qa"
     default_sequence_length = 384
     sequence_outputs = True
     selection_metric = "f1"
 
-    def __init__(self, sequence_length=None, doc_stride=128, max_query_length=64,
-                 max_answer_length=30, max_seq_length=None):
-        # `max_seq_length`: the old name of `sequence_length`.
-        if sequence_length is None:
-            sequence_length = max_seq_length or self.default_sequence_length
+    def __init__(self, sequence_length=384, doc_stride=128, max_query_length=64,
+                 max_answer_length=30):
         self.sequence_length = sequence_length
         self.doc_stride = doc_stride
         self.max_query_length = max_query_length
         self.max_answer_length = max_answer_length
 
     def build_preprocessor(self, tokenizer):
-        """The one road from question and context to the model's inputs."""
+        """The `SpanLabelerPreprocessor`: question and context to windows of model inputs."""
         return SpanLabelerPreprocessor(
             tokenizer, self.sequence_length, doc_stride=self.doc_stride,
             max_query_length=self.max_query_length,
@@ -445,6 +452,27 @@ class QuestionAnsweringTask:
         metrics = squad_metrics(data.examples, self.predict(model, data, batch_size))
         metrics["num_windows"] = int(len(data.features.example_index))
         return metrics
+
+    # === Prediction ===
+
+    def predict_texts(self, model_dir, lines, batch_size=64):
+        """One dict per `question<TAB>context` line: `answer`, `probability`, `score`."""
+        pairs = [split_tab_pair(line, "question<TAB>context") for line in lines]
+        data = self.read_texts(model_dir.preprocessor, pairs)
+        answers = self.predict(model_dir.load_model(), data, batch_size)
+        results = []
+        for example in data.examples:
+            answer = answers[example.qas_id]
+            results.append({
+                "answer": answer.text,
+                "probability": answer.probability,
+                "score": answer.score if np.isfinite(answer.score) else None,
+            })
+        return results
+
+    def format_result(self, result):
+        """`answer<TAB>probability`."""
+        return f"{result['answer']}\t{result['probability']:.4f}"
 
     def inference_config(self):
         return {

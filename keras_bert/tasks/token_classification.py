@@ -21,6 +21,7 @@ import numpy as np
 from keras_bert.inputs import IGNORED_LABEL
 from keras_bert.inputs import INPUT_NAMES
 from keras_bert.tasks.classification import softmax
+from keras_bert.tasks.task import Task
 from keras_bert.text.token_classifier_preprocessor import TokenClassifierPreprocessor
 
 # Sentences preprocessed per call: bounds the memory of the ragged intermediates.
@@ -310,8 +311,13 @@ class Data:
         return len(self.sentences)
 
 
-class TokenClassificationTask:
-    """What `training.finetune` needs to know about per-word tagging (NER)."""
+class TokenClassificationTask(Task):
+    """Per-word tagging (NER): `BertTokenClassifier`, a tag on each word's first piece.
+
+    Args:
+        sequence_length: int. The packed length of the model's inputs. Defaults to `128`.
+        max_seq_length: int. The old name of `sequence_length`.
+    """
 
     name = "token_classification"
     default_sequence_length = 128
@@ -319,13 +325,12 @@ class TokenClassificationTask:
     selection_metric = "f1"
 
     def __init__(self, sequence_length=None, max_seq_length=None):
-        # `max_seq_length`: the old name of `sequence_length`.
         if sequence_length is None:
             sequence_length = max_seq_length or self.default_sequence_length
         self.sequence_length = sequence_length
 
     def build_preprocessor(self, tokenizer):
-        """The one road from words (or texts) to the model's inputs."""
+        """The `TokenClassifierPreprocessor`: words (or texts) to model inputs."""
         return TokenClassifierPreprocessor(tokenizer, self.sequence_length)
 
     def read(self, path, tokenizer, labels=None, is_training=False):
@@ -379,3 +384,28 @@ class TokenClassificationTask:
 
     def inference_config(self):
         return {}
+
+    # === Prediction ===
+
+    def predict_texts(self, model_dir, lines, batch_size=64):
+        """One dict per line (words split at white space): `words`, `tags`, `probabilities`
+        (of each chosen tag)."""
+        word_lists = [line.split() for line in lines]
+        features = preprocess(model_dir.preprocessor, word_lists)
+        tags, probabilities = self.predict(
+            model_dir.load_model(), Data("<input>", word_lists, features), model_dir.labels,
+            batch_size,
+        )
+        return [
+            {"words": words, "tags": row_tags, "probabilities": row_probabilities}
+            for words, row_tags, row_probabilities in zip(word_lists, tags, probabilities)
+        ]
+
+    def format_result(self, result):
+        """`word/tag(probability)` for every word."""
+        return " ".join(
+            f"{word}/{tag}({probability:.2f})"
+            for word, tag, probability in zip(
+                result["words"], result["tags"], result["probabilities"]
+            )
+        )

@@ -3,6 +3,7 @@
 import functools
 import json
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -10,7 +11,6 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from keras_bert.text import reference_normalization
-from keras_bert.text.bert_packer import BertPacker
 from keras_bert.text.normalizer_model_builder import build_normalizer_model
 from keras_bert.text.reference_normalization import in_ranges
 
@@ -22,6 +22,9 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 # characters never survive normalization, so the "letter" placeholder cannot collide with text.
 _LETTER_PLACEHOLDERS = ("\ue000", "\ue001", "\ue002")
 _PUNCTUATION_PLACEHOLDERS = ("\u2e3b", "\u2e3a", "\u2e31", "\u2e30")
+
+# Marks an argument that was not given (`None` is a meaningful value).
+_UNSET = object()
 
 # The most word pieces a literal special token such as "[MASK]" can produce after its "[".
 _MAX_SPECIAL_TOKEN_PIECES = 5
@@ -163,7 +166,7 @@ class BertTokenizer(keras.layers.Layer):
     >>> tokenizer = keras_bert.load_tokenizer("all-MiniLM-L6-v2/vocab.txt")
     >>> tokenizer.tokenize(["Hello, World!"]).to_list()
     [[7592, 1010, 2088, 999]]
-    >>> tokenizer.pack(["Hello"], ["World"], max_length=8)["token_ids"].numpy()
+    >>> tokenizer.pack(["Hello"], ["World"], sequence_length=8)["token_ids"].numpy()
     array([[ 101, 7592,  102, 2088,  102,    0,    0,    0]], dtype=int32)
 
     Reference: Devlin et al., "BERT: Pre-training of Deep Bidirectional Transformers for
@@ -302,42 +305,47 @@ class BertTokenizer(keras.layers.Layer):
     def call(self, inputs):
         return self.tokenize(inputs)
 
-    def pack(self, texts, texts_pair=None, max_length=128):
+    def pack(self, texts, texts_pair=None, sequence_length=128, max_length=_UNSET):
         """Tokenizes and packs texts as `[CLS] A [SEP]` or `[CLS] A [SEP] B [SEP]`.
 
-        Pairs are truncated longest-first exactly as Hugging Face tokenizers do.
+        A shortcut for `TextClassifierPreprocessor(self, sequence_length)(texts, texts_pair)`,
+        the one road from text to packed inputs. Pairs are truncated longest-first exactly as
+        Hugging Face tokenizers do.
 
         Args:
             texts: string `Tensor` of shape `(batch_size,)` or a list of str.
             texts_pair: optional second segments, same shape as `texts`.
-            max_length: int or None. The packed length; `None` pads to the batch's longest
-                sequence without truncating.
+            sequence_length: int or None. The packed length; `None` pads to the batch's
+                longest sequence without truncating. Defaults to `128`.
+            max_length: deprecated name of `sequence_length`.
 
         Returns:
-            dict of int32 `Tensor`s of shape `(batch_size, max_length)`: `token_ids`,
+            dict of int32 `Tensor`s of shape `(batch_size, sequence_length)`: `token_ids`,
             `segment_ids` and `padding_mask`.
         """
-        if max_length is not None and (not isinstance(max_length, int) or max_length < 2):
-            raise ValueError(f"`max_length` must be None or an int >= 2, received {max_length!r}.")
-        if (
-            texts_pair is not None
-            and isinstance(texts, (list, tuple))
-            and isinstance(texts_pair, (list, tuple))
-            and len(texts) != len(texts_pair)
+        from keras_bert.text.text_classifier_preprocessor import (  # pylint: disable=import-outside-toplevel
+            TextClassifierPreprocessor,
+        )
+
+        if max_length is not _UNSET:
+            warnings.warn(
+                "`BertTokenizer.pack(max_length=...)` is deprecated: use `sequence_length`.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            sequence_length = max_length
+        if sequence_length is not None and (
+            isinstance(sequence_length, bool)
+            or not isinstance(sequence_length, int)
+            or sequence_length < 2
         ):
             raise ValueError(
-                f"`texts` ({len(texts)} texts) and `texts_pair` ({len(texts_pair)} texts) must "
-                "have the same length."
+                "`sequence_length` must be None or an int >= 2, received "
+                f"{sequence_length!r}."
             )
-        packer = BertPacker(
-            sequence_length=max_length,
-            cls_token_id=self.cls_token_id,
-            sep_token_id=self.sep_token_id,
-            pad_token_id=self.pad_token_id,
+        return TextClassifierPreprocessor(self, sequence_length=sequence_length)(
+            texts, texts_pair
         )
-        first = self.tokenize(texts)
-        second = None if texts_pair is None else self.tokenize(texts_pair)
-        return packer(first, second)
 
     def get_config(self):
         config = super().get_config()

@@ -43,7 +43,7 @@ def test_token_id_prediction_from_packed_and_texts(converted):
     assert result["logits"].shape == (2, 2)
     np.testing.assert_allclose(result["probabilities"].sum(axis=1), 1.0, rtol=1e-6)
     assert result["label_name"] == [str(i) for i in result["label"]]
-    packed = classifier.tokenizer.pack(["a fine film"], max_length=128)
+    packed = classifier.tokenizer.pack(["a fine film"], sequence_length=128)
     from_packed = classifier.logits_from_packed({k: np.asarray(v) for k, v in packed.items()})
     np.testing.assert_allclose(from_packed, result["logits"][:1], rtol=1e-6)
 

@@ -40,7 +40,7 @@ def test_round_trip(tmp_path):
     assert loaded.task == "classification"
     assert loaded.labels == ["neg", "pos"] and loaded.regression is False
     assert loaded.max_seq_length == 16
-    inputs = loaded.tokenizer.pack(["hello worlds!"], max_length=16)
+    inputs = loaded.tokenizer.pack(["hello worlds!"], sequence_length=16)
     np.testing.assert_array_equal(to_numpy(inputs["token_ids"])[0, :6], [2, 5, 6, 7, 9, 3])
     np.testing.assert_allclose(to_numpy(loaded.model(inputs)), to_numpy(model(inputs)), atol=1e-6)
     # Files are readable by others (not the 0600 of a temporary file).
@@ -103,7 +103,7 @@ def test_preprocessor_packs_as_fine_tuning(tmp_path):
     assert loaded.sequence_length == 16 == loaded.preprocessor.sequence_length
     texts, pairs = ["hello worlds!", "w1 w2 " * 10], ["world", "hello"]
     packed = loaded.preprocessor(texts, pairs)
-    expected = loaded.tokenizer.pack(texts, pairs, max_length=16)
+    expected = loaded.tokenizer.pack(texts, pairs, sequence_length=16)
     for name in ("token_ids", "segment_ids", "padding_mask"):
         np.testing.assert_array_equal(to_numpy(packed[name]), to_numpy(expected[name]))
     np.testing.assert_allclose(

@@ -21,7 +21,7 @@ def tokenizer():
 
 
 def packed_rows(tokenizer, texts, pairs=None, max_length=MAX_LENGTH):
-    packed = tokenizer.pack(texts, pairs, max_length=max_length)
+    packed = tokenizer.pack(texts, pairs, sequence_length=max_length)
     arrays = {name: np.asarray(value) for name, value in packed.items()}
     for array in arrays.values():
         assert array.shape == (len(texts), max_length) and array.dtype == np.int32
@@ -98,6 +98,6 @@ def test_packed_ids_never_exceed_the_encoder_vocabulary(tokenizer):
         intermediate_dim=16, max_sequence_length=MAX_LENGTH, dropout=0.0,
     )
     texts = ["", "\x00", "x" * 5000, "мир 😀 東京", "[CLS] [SEP] [MASK]"]
-    packed = tokenizer.pack(texts, max_length=MAX_LENGTH)
+    packed = tokenizer.pack(texts, sequence_length=MAX_LENGTH)
     outputs = encoder(packed)
     assert np.isfinite(np.asarray(outputs["pooled_output"])).all()

@@ -81,7 +81,7 @@ def test_finetune_stops_on_an_infinite_loss_and_keeps_the_last_good_model(tmp_pa
 
     loaded = load_model_dir(str(model_dir))
     assert all(np.isfinite(w).all() for w in loaded.model.get_weights())
-    packed = loaded.tokenizer.pack(["good text 1", "bad text 2"], max_length=16)
+    packed = loaded.tokenizer.pack(["good text 1", "bad text 2"], sequence_length=16)
     outputs = np.asarray(loaded.model(packed))
     assert np.isfinite(outputs).all() and all(math.isfinite(v) for v in outputs.ravel())
 

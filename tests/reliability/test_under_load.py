@@ -31,7 +31,7 @@ def examples(tiny_model_dir):
 
     texts, _ = read_tsv(shared_path("data", "sst2", "test.tsv"), limit=NUM_TEXTS)
     tokenizer = load_tokenizer_assets(os.path.join(tiny_model_dir, "tokenizer"))
-    packed = {k: np.asarray(v) for k, v in tokenizer.pack(texts, max_length=64).items()}
+    packed = {k: np.asarray(v) for k, v in tokenizer.pack(texts, sequence_length=64).items()}
     rows = []
     for i, length in enumerate(packed["padding_mask"].sum(axis=1)):
         rows.append({k: v[i:i + 1, :length] for k, v in packed.items()})

@@ -69,7 +69,7 @@ def test_pack_matches_the_tokenizer():
     packed = classification.ClassificationTask(sequence_length=8).build_preprocessor(
         tokenizer
     ).pack_numpy(texts, pairs)
-    expected = tokenizer.pack(texts, pairs, max_length=8)
+    expected = tokenizer.pack(texts, pairs, sequence_length=8)
     for name in ("token_ids", "segment_ids", "padding_mask"):
         assert packed[name].dtype == np.int32
         np.testing.assert_array_equal(packed[name], np.asarray(expected[name]))

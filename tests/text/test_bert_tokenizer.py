@@ -63,19 +63,19 @@ def test_public_contract(minilm_tokenizer):
     assert isinstance(ids, tf.RaggedTensor)
     assert ids.dtype == tf.int32
     assert ids.to_list() == [[7592, 1010, 2088, 999], []]
-    packed = tokenizer.pack(["Hello", "a b c"], ["World", "d"], max_length=16)
+    packed = tokenizer.pack(["Hello", "a b c"], ["World", "d"], sequence_length=16)
     assert sorted(packed) == ["padding_mask", "segment_ids", "token_ids"]
     for value in packed.values():
         assert value.dtype == tf.int32
         assert value.shape == (2, 16)
-    single = tokenizer.pack(["Hello"], max_length=8)
+    single = tokenizer.pack(["Hello"], sequence_length=8)
     np.testing.assert_array_equal(single["token_ids"], [[101, 7592, 102, 0, 0, 0, 0, 0]])
     np.testing.assert_array_equal(single["padding_mask"], [[1, 1, 1, 0, 0, 0, 0, 0]])
 
 
 @requires_shared
 def test_pack_pads_to_batch_longest_when_max_length_is_none(minilm_tokenizer):
-    packed = minilm_tokenizer.pack(["hello world", "hello"], max_length=None)
+    packed = minilm_tokenizer.pack(["hello world", "hello"], sequence_length=None)
     np.testing.assert_array_equal(
         packed["token_ids"], [[101, 7592, 2088, 102], [101, 7592, 102, 0]]
     )
@@ -83,8 +83,8 @@ def test_pack_pads_to_batch_longest_when_max_length_is_none(minilm_tokenizer):
 
 def test_pack_validation():
     tokenizer = small_tokenizer(lower_case=True)
-    with pytest.raises(ValueError, match="`max_length`"):
-        tokenizer.pack(["a"], max_length=1)
+    with pytest.raises(ValueError, match="`sequence_length`"):
+        tokenizer.pack(["a"], sequence_length=1)
     with pytest.raises(ValueError, match="`texts` \\(2 texts\\).*`texts_pair` \\(1 texts\\)"):
         tokenizer.pack(["a", "b"], ["c"])
 
@@ -200,7 +200,7 @@ def test_runs_in_tf_data_and_tf_function():
     dataset = tf.data.Dataset.from_tensor_slices(texts).batch(2).map(tokenizer.tokenize)
     assert [row for batch in dataset for row in batch.to_list()] == eager
     packed = tf.data.Dataset.from_tensor_slices(texts).batch(4).map(
-        lambda batch: tokenizer.pack(batch, max_length=6)
+        lambda batch: tokenizer.pack(batch, sequence_length=6)
     )
     batch = next(iter(packed))
     assert batch["token_ids"].shape == (4, 6)
@@ -234,3 +234,11 @@ def test_matches_live_reference_on_awkward_text(minilm_tokenizer, reference_toke
         encoding.ids[1:-1] for encoding in reference_tokenizer.encode_batch(texts)
     ]
     assert got == expected
+
+
+def test_pack_keeps_max_length_as_a_deprecated_alias(minilm_tokenizer):
+    with pytest.warns(DeprecationWarning, match="sequence_length"):
+        old = minilm_tokenizer.pack(["hello world"], max_length=6)
+    new = minilm_tokenizer.pack(["hello world"], sequence_length=6)
+    for name in ("token_ids", "segment_ids", "padding_mask"):
+        np.testing.assert_array_equal(old[name], new[name])

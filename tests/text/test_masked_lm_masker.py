@@ -109,3 +109,18 @@ def test_validation():
         masker(np.array([[1, 2]]))
     with pytest.raises(ValueError, match="`token_ids`"):
         masker(np.array([11]))
+
+
+def test_mask_batch_equals_rows_in_turn():
+    sequences = packed_sequences(12, length=64, seed=2)
+    batch = MaskedLMMasker(VOCABULARY_SIZE, MASK, SPECIALS, seed=4).mask_batch(np.stack(sequences))
+    one_by_one = MaskedLMMasker(VOCABULARY_SIZE, MASK, SPECIALS, seed=4)
+    rows = [one_by_one(sequence) for sequence in sequences]
+    for name in ("token_ids", "masked_positions", "masked_ids", "masked_weights"):
+        np.testing.assert_array_equal(batch[name], np.stack([row[name] for row in rows]))
+        assert batch[name].dtype == rows[0][name].dtype
+    empty = MaskedLMMasker(VOCABULARY_SIZE, MASK, SPECIALS).mask_batch(np.zeros((0, 8), np.int32))
+    assert empty["token_ids"].shape == (0, 8) and empty["masked_positions"].shape == (0, 20)
+    assert empty["masked_weights"].dtype == np.float32
+    with pytest.raises(ValueError, match="`token_ids`"):
+        MaskedLMMasker(VOCABULARY_SIZE, MASK, SPECIALS).mask_batch(sequences[0])

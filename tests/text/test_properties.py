@@ -51,7 +51,7 @@ def test_pack_structure_and_reference(minilm_tokenizer, reference_tokenizer, pai
     firsts = [first for first, _ in pairs]
     seconds = [second or "" for _, second in pairs]
     for texts_pair in (None, seconds):
-        packed = minilm_tokenizer.pack(firsts, texts_pair, max_length=max_length)
+        packed = minilm_tokenizer.pack(firsts, texts_pair, sequence_length=max_length)
         token_ids = packed["token_ids"].numpy()
         segment_ids = packed["segment_ids"].numpy()
         padding_mask = packed["padding_mask"].numpy()
@@ -108,7 +108,7 @@ def test_packer_shapes_on_any_lengths(lengths, sequence_length):
 @SETTINGS
 @given(text=texts, seed=st.integers(0, 2**31 - 1), whole_words=st.booleans())
 def test_masker_on_tokenized_text(minilm_tokenizer, text, seed, whole_words):
-    packed = minilm_tokenizer.pack([text], [text[::-1]], max_length=48)
+    packed = minilm_tokenizer.pack([text], [text[::-1]], sequence_length=48)
     token_ids = packed["token_ids"].numpy()[0]
     vocabulary = minilm_tokenizer.get_vocabulary()
     masker = MaskedLMMasker(

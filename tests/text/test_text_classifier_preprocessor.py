@@ -63,7 +63,7 @@ def test_single_sentences_match_tokenizer_pack(minilm_tokenizer, sequence_length
     preprocessor = TextClassifierPreprocessor(minilm_tokenizer, sequence_length=sequence_length)
     packed = preprocessor(texts)
     assert packed["token_ids"].shape == (len(texts), sequence_length)
-    _assert_equal(packed, minilm_tokenizer.pack(texts, max_length=sequence_length))
+    _assert_equal(packed, minilm_tokenizer.pack(texts, sequence_length=sequence_length))
 
 
 @requires_shared
@@ -75,7 +75,7 @@ def test_pairs_match_tokenizer_pack(minilm_tokenizer, sequence_length):
     pairs = contexts + sentences[100:] + list(reversed(HARD_TEXTS))
     preprocessor = TextClassifierPreprocessor(minilm_tokenizer, sequence_length=sequence_length)
     _assert_equal(
-        preprocessor(texts, pairs), minilm_tokenizer.pack(texts, pairs, max_length=sequence_length)
+        preprocessor(texts, pairs), minilm_tokenizer.pack(texts, pairs, sequence_length=sequence_length)
     )
 
 
@@ -112,7 +112,7 @@ def test_pack_numpy_chunks_match_one_call(minilm_tokenizer, monkeypatch):
     _assert_equal(packed, expected)
     # Without a fixed length, the chunks are padded to the longest of all.
     longest = TextClassifierPreprocessor(minilm_tokenizer, sequence_length=None)
-    _assert_equal(longest.pack_numpy(texts), minilm_tokenizer.pack(texts, max_length=None))
+    _assert_equal(longest.pack_numpy(texts), minilm_tokenizer.pack(texts, sequence_length=None))
     empty = preprocessor.pack_numpy([])
     assert empty["token_ids"].shape == (0, 32)
 

@@ -19,11 +19,11 @@ class TokenizerModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)] * 2)
     def pack(self, texts, texts_pair):
-        return self.tokenizer.pack(texts, texts_pair, max_length=32)
+        return self.tokenizer.pack(texts, texts_pair, sequence_length=32)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def pack_single(self, texts):
-        return self.tokenizer.pack(texts, max_length=16)
+        return self.tokenizer.pack(texts, sequence_length=16)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def tokenize(self, texts):
@@ -48,8 +48,8 @@ def saved_model_dir(minilm_tokenizer, tmp_path_factory):
 
 
 def eager(tokenizer, texts, texts_pair):
-    packed = tokenizer.pack(texts, texts_pair, max_length=32)
-    single = tokenizer.pack(texts, max_length=16)
+    packed = tokenizer.pack(texts, texts_pair, sequence_length=32)
+    single = tokenizer.pack(texts, sequence_length=16)
     token_ids, row_splits = tokenizer.tokenize_flat(tf.constant(texts))
     return packed, single, {"token_ids": token_ids, "row_splits": row_splits}
 

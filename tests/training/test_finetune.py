@@ -91,7 +91,7 @@ def test_reported_accuracy_is_the_saved_models(topics_model_dir):
 
     loaded = load_model_dir(topics_model_dir)
     examples = classification.read_examples(_topics("test"))
-    inputs = loaded.tokenizer.pack(examples.texts, max_length=loaded.max_seq_length)
+    inputs = loaded.tokenizer.pack(examples.texts, sequence_length=loaded.max_seq_length)
     predictions = np.argmax(np.asarray(loaded.model(inputs)), axis=-1)
     accuracy = np.mean([loaded.labels[p] == label for p, label in zip(predictions, examples.labels)])
     with open(os.path.join(topics_model_dir, "metrics.json")) as f:

@@ -117,7 +117,7 @@ def test_encoder_and_pretrainer_load(model_dir):
         np.testing.assert_array_equal(a, b)
     tokenizer = load_tokenizer(encoder_dir)
     assert tokenizer.vocabulary_size() == encoder.vocabulary_size
-    packed = tokenizer.pack(["the game"], ["was played"], max_length=16)
+    packed = tokenizer.pack(["the game"], ["was played"], sequence_length=16)
     inputs = {name: to_numpy(value) for name, value in packed.items()}
     assert to_numpy(encoder(inputs)["pooled_output"]).shape == (1, 32)
 
