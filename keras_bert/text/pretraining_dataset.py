@@ -21,7 +21,9 @@ def serialize_example(example):
         float_list=tf.train.FloatList(value=[float(v) for v in example["masked_weights"]])
     )
     features["next_sentence_label"] = int_feature([example["next_sentence_label"]])
-    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString(
+        deterministic=True  # the same bytes in every process (map order is otherwise random)
+    )
 
 
 def feature_spec(sequence_length, max_predictions_per_seq):
