@@ -28,7 +28,6 @@ import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from keras_bert.utils import cli  # noqa: E402
@@ -62,65 +61,29 @@ def read_inputs(argv, stdin=None):
     return [line.rstrip("\r\n") for line in stdin if line.strip()]
 
 
-def _split_pair(line, what):
-    if "\t" not in line:
-        raise ValueError(f"Expected '{what}' separated by a tab, received {line!r}.")
-    first, second = line.split("\t", 1)
-    return first, second
+def predict_lines(model_dir, lines, batch_size=64):
+    """One result dict per input line, decoded by the model directory's task.
 
-
-def predict_classification(model_dir, lines, batch_size=64):
-    """One dict per line: `label`, `probability`, `probabilities` (or `value` for regression)."""
-    from keras_bert import inputs as model_inputs
-    from keras_bert.tasks import classification
-
-    pairs = None
-    texts = lines
-    if model_dir.is_pair_task:
-        split = [_split_pair(line, "text<TAB>pair") for line in lines]
-        texts, pairs = [a for a, _ in split], [b for _, b in split]
-    inputs = model_dir.preprocessor.pack_numpy(texts, pairs)
-    logits = model_inputs.predict(model_dir.load_model(), inputs, batch_size)
-    if model_dir.regression:
-        return [{"value": float(row[0])} for row in logits]
-    probabilities = classification.softmax(logits)
-    labels = model_dir.labels
-    results = []
-    for row in probabilities:
-        best = int(np.argmax(row))
-        results.append(
-            {
-                "label": labels[best],
-                "probability": float(row[best]),
-                "probabilities": {label: float(p) for label, p in zip(labels, row)},
-            }
-        )
-    return results
-
-
-def predict_qa(model_dir, lines, batch_size=64):
-    """One dict per `question<TAB>context` line: `answer`, `probability`."""
-    return model_dir.load_task().predict_texts(model_dir, lines, batch_size)
-
-
-def predict_tokens(model_dir, lines, batch_size=64):
-    """One dict per line: `words`, `tags`, `probabilities` (of each chosen tag)."""
+    Args:
+        model_dir: `keras_bert.models.ModelDir`.
+        lines: list of str. Texts (`text<TAB>pair` for pair classifiers,
+            `question<TAB>context` for QA).
+        batch_size: int.
+    """
     return model_dir.load_task().predict_texts(model_dir, lines, batch_size)
 
 
 def format_result(task, result, output_format):
+    """One output line: the JSON object, or the task's `--format=tsv` line.
+
+    Args:
+        task: `keras_bert.tasks.Task`.
+        result: dict. One of `predict_lines`' results.
+        output_format: `"tsv"` or `"json"`.
+    """
     if output_format == "json":
         return json.dumps(result, ensure_ascii=False)
-    if task == "classification":
-        if "value" in result:
-            return f"{result['value']:.6g}"
-        return f"{result['label']}\t{result['probability']:.4f}"
-    if task == "qa":
-        return f"{result['answer']}\t{result['probability']:.4f}"
-    return " ".join(
-        f"{word}/{tag}({probability:.2f})"
-        for word, tag, probability in zip(result["words"], result["tags"], result["probabilities"])
-    )
+    return task.format_result(result)
 
 
 def main(argv):
@@ -130,13 +93,9 @@ def main(argv):
     if not lines:
         raise app.UsageError("No input: pass texts as arguments or on stdin.")
     model_dir = load_model_dir(FLAGS.model_dir)
-    predictor = {
-        "classification": predict_classification,
-        "qa": predict_qa,
-        "token_classification": predict_tokens,
-    }[model_dir.task]
-    for result in predictor(model_dir, lines, FLAGS.batch_size):
-        print(format_result(model_dir.task, result, FLAGS.format))
+    task = model_dir.load_task()
+    for result in task.predict_texts(model_dir, lines, FLAGS.batch_size):
+        print(format_result(task, result, FLAGS.format))
 
 
 if __name__ == "__main__":

@@ -113,10 +113,10 @@ def test_predict_functions(topics_model_dir):
     from training import predict
 
     model_dir = load_model_dir(topics_model_dir)
-    results = predict.predict_classification(model_dir, ["first text", "second text"])
+    results = predict.predict_lines(model_dir, ["first text", "second text"])
     assert len(results) == 2
     assert sum(results[0]["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
-    row = json.loads(predict.format_result("classification", results[0], "json"))
+    row = json.loads(predict.format_result(model_dir.load_task(), results[0], "json"))
     assert row["label"] == max(row["probabilities"], key=row["probabilities"].get)
     assert predict.read_inputs(["a", "b"]) == ["a", "b"]
     assert predict.read_inputs([], stdin=["x\n", "  \n", "y\r\n"]) == ["x", "y"]
@@ -152,10 +152,10 @@ def test_regression_on_pairs(tmp_path):
     from training import predict
 
     loaded = load_model_dir(str(model_dir))
-    (result,) = predict.predict_classification(loaded, ["a film\ta movie"])
+    (result,) = predict.predict_lines(loaded, ["a film\ta movie"])
     assert np.isfinite(result["value"])
     with pytest.raises(ValueError, match=r"Expected 'text<TAB>pair' separated by a tab"):
-        predict.predict_classification(loaded, ["no tab"])
+        predict.predict_lines(loaded, ["no tab"])
 
 
 @pytest.mark.slow
