@@ -33,6 +33,7 @@ import numpy as np
 from absl import app
 from absl import flags
 
+from keras_bert.inputs import INPUT_NAMES
 from keras_bert.utils import cli
 
 FLAGS = flags.FLAGS
@@ -120,8 +121,51 @@ def _time_calls(call, warmup, runs):
     return seconds
 
 
-def benchmark_file(path, lengths, threads, runs, warmup, padded_tokens):
-    """Times one file in this process; see the module docstring. Returns a dict."""
+def _cases(lengths, padded_tokens, is_text):
+    """`(real_tokens, length)` of every timed input."""
+    cases = [(length, length) for length in lengths]
+    if padded_tokens and not is_text:
+        cases.append((padded_tokens, max(lengths)))
+    return cases
+
+
+def _filler_text(word, real_tokens):
+    """A text of one-token words that packs to `real_tokens` tokens with `[CLS]` and `[SEP]`."""
+    return " ".join([word] * (real_tokens - 2)).encode()
+
+
+def pack_token_id_feeds(path, lengths, padded_tokens):
+    """The token-id inputs of every case of `path`, packed by the classifier's preprocessor.
+
+    Runs in the parent process (it imports TensorFlow, which the timed process must not), from
+    the same filler texts the string-input files get.
+
+    Returns:
+        dict `"{real}_{length}_{input name}" -> int32 array (1, length)`.
+    """
+    # pylint: disable=import-outside-toplevel
+    from export.core import litert
+    import keras_bert
+    from keras_bert.text import TextClassifierPreprocessor
+
+    manifest = litert.read_manifest(path)
+    vocabulary = os.path.join(os.path.dirname(os.path.abspath(path)), manifest["vocab"])
+    _, word = _filler_token(manifest, vocabulary)
+    tokenizer = keras_bert.load_tokenizer(vocabulary, lower_case=manifest.get("lower_case"))
+    feeds = {}
+    for real, shape in _cases(lengths, padded_tokens, is_text=False):
+        preprocessor = TextClassifierPreprocessor(tokenizer, sequence_length=shape)
+        packed = preprocessor.pack_numpy([_filler_text(word, real).decode()])
+        for name in INPUT_NAMES:
+            feeds[f"{real}_{shape}_{name}"] = packed[name]
+    return feeds
+
+
+def benchmark_file(path, lengths, threads, runs, warmup, padded_tokens, feeds_path=None):
+    """Times one file in this process; see the module docstring. Returns a dict.
+
+    `feeds_path`: an `.npz` of `pack_token_id_feeds` (token-id files only).
+    """
     from export.core import litert  # pylint: disable=import-outside-toplevel
 
     manifest = litert.read_manifest(path)
@@ -134,25 +178,18 @@ def benchmark_file(path, lengths, threads, runs, warmup, padded_tokens):
         import tensorflow_text  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
     baseline_rss = _rss_bytes()
     vocabulary = os.path.join(os.path.dirname(os.path.abspath(path)), manifest["vocab"])
-    token_id, word = _filler_token(manifest, vocabulary)
-    special = manifest["special_token_ids"]
+    _, word = _filler_token(manifest, vocabulary)
+    if not is_text:
+        token_id_feeds = np.load(feeds_path)
     results = []
     for num_threads in threads:
         interpreter = litert.make_interpreter(path, num_threads=num_threads, custom_ops=is_text)
         runner = interpreter.get_signature_runner()
-        cases = [(length, length) for length in lengths]
-        if padded_tokens and not is_text:
-            cases.append((padded_tokens, max(lengths)))
-        for real, shape in cases:
+        for real, shape in _cases(lengths, padded_tokens, is_text):
             if is_text:
-                feed = {"text": np.array([" ".join([word] * (real - 2)).encode()], dtype=object)}
+                feed = {"text": np.array([_filler_text(word, real)], dtype=object)}
             else:
-                ids = np.full((1, shape), special["pad"], np.int32)
-                ids[0, :real] = token_id
-                ids[0, 0], ids[0, real - 1] = special["cls"], special["sep"]
-                mask = np.zeros((1, shape), np.int32)
-                mask[0, :real] = 1
-                feed = {"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": mask}
+                feed = {name: token_id_feeds[f"{real}_{shape}_{name}"] for name in INPUT_NAMES}
             seconds = _time_calls(lambda feed=feed: runner(**feed), warmup, runs)
             results.append({
                 "threads": num_threads, "length": shape, "real_tokens": real, "runs": runs,
@@ -183,6 +220,13 @@ def _child_main():
 
 def _run_in_fresh_process(spec):
     with tempfile.TemporaryDirectory(prefix="benchmark-") as scratch:
+        from export.core import litert  # pylint: disable=import-outside-toplevel
+
+        manifest = litert.read_manifest(spec["path"])
+        if manifest is not None and manifest.get("input_kind") != "text":
+            spec = dict(spec, feeds_path=os.path.join(scratch, "feeds.npz"))
+            np.savez(spec["feeds_path"], **pack_token_id_feeds(
+                spec["path"], spec["lengths"], spec["padded_tokens"]))
         spec_path = os.path.join(scratch, "spec.json")
         out_path = os.path.join(scratch, "out.json")
         with open(spec_path, "w", encoding="utf-8") as f:

@@ -22,6 +22,7 @@ import dataclasses
 import json
 import re
 import string
+import warnings
 
 import numpy as np
 
@@ -223,20 +224,23 @@ def convert_examples(
         max_query_length: int. Questions are cut to this many tokens.
         is_training: bool. Whether to compute targets (examples whose answer
             cannot be located in the tokens are then skipped).
-        max_seq_length: int. The old name of `sequence_length`.
+        max_seq_length: deprecated name of `sequence_length`.
 
     Returns:
         `Features`.
     """
-    name = "sequence_length"
+    if max_seq_length is not None:
+        warnings.warn(
+            "`convert_examples(max_seq_length=...)` is deprecated: use `sequence_length`.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        sequence_length = max_seq_length
     if sequence_length is None:
-        if max_seq_length is None:
-            sequence_length = QuestionAnsweringTask.default_sequence_length
-        else:
-            name, sequence_length = "max_seq_length", max_seq_length
+        sequence_length = QuestionAnsweringTask.default_sequence_length
     if sequence_length < max_query_length + 4:
         raise ValueError(
-            f"`{name}` ({sequence_length}) must exceed `max_query_length` "
+            f"`sequence_length` ({sequence_length}) must exceed `max_query_length` "
             f"({max_query_length}) + 3 special tokens."
         )
     if doc_stride < 1:

@@ -63,9 +63,11 @@ class Task:
                 constructor does not take are ignored; missing ones keep their defaults.
         """
         settings = dict(settings)
-        # `finetune_config.json` files record the packed length under its old key.
-        if settings.get("sequence_length") is None and "max_seq_length" in settings:
-            settings["sequence_length"] = settings["max_seq_length"]
+        # `finetune_config.json` files record the packed length under its old key (and the
+        # flags keep the old name as an alias): it reaches the constructor as `sequence_length`.
+        old_key_value = settings.pop("max_seq_length", None)
+        if settings.get("sequence_length") is None:
+            settings["sequence_length"] = old_key_value
         parameters = inspect.signature(cls.__init__).parameters
         kwargs = {
             name: settings[name]

@@ -15,6 +15,7 @@ Sentences become model inputs through the task's preprocessor,
 """
 
 import dataclasses
+import warnings
 
 import numpy as np
 
@@ -172,13 +173,20 @@ def convert_sentences(tokenizer, sentences, sequence_length=None, tag_ids=None,
         sentences: list of `Sentence` (or of word lists).
         sequence_length: int. Defaults to `128`.
         tag_ids: list (per sentence) of lists of tag ids, or None.
-        max_seq_length: int. The old name of `sequence_length`.
+        max_seq_length: deprecated name of `sequence_length`.
 
     Returns:
         `Features`.
     """
+    if max_seq_length is not None:
+        warnings.warn(
+            "`convert_sentences(max_seq_length=...)` is deprecated: use `sequence_length`.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        sequence_length = max_seq_length
     if sequence_length is None:
-        sequence_length = max_seq_length or TokenClassificationTask.default_sequence_length
+        sequence_length = TokenClassificationTask.default_sequence_length
     return preprocess(TokenClassifierPreprocessor(tokenizer, sequence_length), sentences, tag_ids)
 
 
@@ -316,7 +324,7 @@ class TokenClassificationTask(Task):
 
     Args:
         sequence_length: int. The packed length of the model's inputs. Defaults to `128`.
-        max_seq_length: int. The old name of `sequence_length`.
+        max_seq_length: deprecated name of `sequence_length`.
     """
 
     name = "token_classification"
@@ -325,8 +333,16 @@ class TokenClassificationTask(Task):
     selection_metric = "f1"
 
     def __init__(self, sequence_length=None, max_seq_length=None):
+        if max_seq_length is not None:
+            warnings.warn(
+                "`TokenClassificationTask(max_seq_length=...)` is deprecated: use "
+                "`sequence_length`.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            sequence_length = max_seq_length
         if sequence_length is None:
-            sequence_length = max_seq_length or self.default_sequence_length
+            sequence_length = self.default_sequence_length
         self.sequence_length = sequence_length
 
     def build_preprocessor(self, tokenizer):

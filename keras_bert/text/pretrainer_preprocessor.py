@@ -7,8 +7,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_bert.inputs import INPUT_NAMES
-from keras_bert.text.bert_packer import BertPacker
 from keras_bert.text.masked_lm_masker import MaskedLMMasker
+from keras_bert.text.preprocessor import Preprocessor
 
 # What `BertPretrainer` takes, and what it trains on.
 PRETRAINER_INPUT_NAMES = (*INPUT_NAMES, "masked_positions")
@@ -16,7 +16,7 @@ PRETRAINER_LABEL_NAMES = ("masked_ids", "masked_weights", "next_sentence_label")
 
 
 @keras.saving.register_keras_serializable(package="keras_bert")
-class PretrainerPreprocessor(keras.layers.Layer):
+class PretrainerPreprocessor(Preprocessor):
     """Turns segment pairs into the inputs and targets of `BertPretrainer`.
 
     Texts are tokenized by `tokenizer` (segments given as token ids are taken as they are),
@@ -84,6 +84,8 @@ class PretrainerPreprocessor(keras.layers.Layer):
     Language Understanding", 2019 (section 3.1).
     """
 
+    required_special_tokens = ("cls_token_id", "sep_token_id", "mask_token_id")
+
     def __init__(
         self,
         tokenizer,
@@ -96,35 +98,17 @@ class PretrainerPreprocessor(keras.layers.Layer):
         seed=0,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        # Inputs are strings or ragged ids: keep them as they are, as keras-hub's layers do.
-        self._convert_input_args = False
-        self._allow_non_tensor_positional_args = True
-        for name in ("cls_token_id", "sep_token_id", "mask_token_id"):
-            if getattr(tokenizer, name, None) is None:
-                raise ValueError(
-                    "`tokenizer` must have [CLS], [SEP] and [MASK] in its vocabulary, but its "
-                    f"`{name}` is None."
-                )
         if not isinstance(sequence_length, int) or sequence_length < 3:
             raise ValueError(
                 f"`sequence_length` must be an int >= 3, received {sequence_length!r}."
             )
-        self.tokenizer = tokenizer
-        self.sequence_length = sequence_length
+        super().__init__(tokenizer, sequence_length, **kwargs)
         self.max_predictions_per_seq = max_predictions_per_seq
         self.mask_rate = mask_rate
         self.mask_token_rate = mask_token_rate
         self.random_token_rate = random_token_rate
         self.whole_word_masking = whole_word_masking
         self.seed = seed
-        self.packer = BertPacker(
-            sequence_length=sequence_length,
-            cls_token_id=tokenizer.cls_token_id,
-            sep_token_id=tokenizer.sep_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-            name="packer",
-        )
         vocabulary = tokenizer.get_vocabulary()
         self.masker = MaskedLMMasker(
             vocabulary_size=len(vocabulary),
@@ -278,8 +262,6 @@ class PretrainerPreprocessor(keras.layers.Layer):
         config = super().get_config()
         config.update(
             {
-                "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
-                "sequence_length": self.sequence_length,
                 "max_predictions_per_seq": self.max_predictions_per_seq,
                 "mask_rate": self.mask_rate,
                 "mask_token_rate": self.mask_token_rate,
@@ -289,13 +271,6 @@ class PretrainerPreprocessor(keras.layers.Layer):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("tokenizer"), dict):
-            config["tokenizer"] = keras.saving.deserialize_keras_object(config["tokenizer"])
-        return cls(**config)
 
 
 _MASKER_OUTPUTS = ("token_ids", "masked_positions", "masked_ids", "masked_weights")

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from keras_bert.text.bert_packer import BertPacker
+from keras_bert.text.preprocessor import Preprocessor
 from keras_bert.text.words import split_words_tensor
 
 _NUM_SPECIAL_TOKENS = 3  # [CLS] question [SEP] window [SEP]
@@ -22,15 +22,6 @@ def window_starts(num_tokens, window_length, doc_stride):
         if start + window_length >= num_tokens:
             return starts
         start += min(window_length, doc_stride)
-
-
-def _check_special_tokens(tokenizer):
-    for name in ("cls_token_id", "sep_token_id"):
-        if getattr(tokenizer, name, None) is None:
-            raise ValueError(
-                f"`tokenizer` must have [CLS] and [SEP] in its vocabulary, but its `{name}` "
-                "is None."
-            )
 
 
 def _as_strings(texts, name):
@@ -87,7 +78,7 @@ def _max_context_windows(positions, num_tokens, window_length, stride, num_windo
 
 
 @keras.saving.register_keras_serializable(package="keras_bert")
-class SpanLabelerPreprocessor(keras.layers.Layer):
+class SpanLabelerPreprocessor(Preprocessor):
     """Packs question/context pairs into the overlapping windows `BertSpanLabeler` reads.
 
     The question is tokenized and cut to `max_query_length` tokens. The context is split into
@@ -159,9 +150,6 @@ class SpanLabelerPreprocessor(keras.layers.Layer):
         max_query_length=64,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self._convert_input_args = False
-        self._allow_non_tensor_positional_args = True
         for name, value, minimum in (
             ("sequence_length", sequence_length, 1),
             ("doc_stride", doc_stride, 1),
@@ -176,19 +164,9 @@ class SpanLabelerPreprocessor(keras.layers.Layer):
                 f"`sequence_length` ({sequence_length}) must exceed `max_query_length` "
                 f"({max_query_length}) + 3 special tokens."
             )
-        _check_special_tokens(tokenizer)
-        self.tokenizer = tokenizer
-        self.sequence_length = sequence_length
+        super().__init__(tokenizer, sequence_length, **kwargs)
         self.doc_stride = doc_stride
         self.max_query_length = max_query_length
-        self.packer = BertPacker(
-            sequence_length=sequence_length,
-            cls_token_id=tokenizer.cls_token_id,
-            sep_token_id=tokenizer.sep_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-            name="packer",
-        )
-        self.built = True
 
     def call(self, questions, contexts, answer_starts=None, answer_ends=None):
         questions = _as_strings(questions, "questions")
@@ -329,16 +307,9 @@ class SpanLabelerPreprocessor(keras.layers.Layer):
         config = super().get_config()
         config.update(
             {
-                "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
-                "sequence_length": self.sequence_length,
                 "doc_stride": self.doc_stride,
                 "max_query_length": self.max_query_length,
             }
         )
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["tokenizer"] = keras.saving.deserialize_keras_object(config["tokenizer"])
-        return cls(**config)

@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_bert.inputs import INPUT_NAMES
-from keras_bert.text.bert_packer import BertPacker
+from keras_bert.text.preprocessor import Preprocessor
 
 # Texts tokenized per graph call by `pack_numpy`: large enough to amortise the call, small
 # enough to bound the memory of the ragged intermediates.
@@ -13,7 +13,7 @@ _NUMPY_CHUNK = 8192
 
 
 @keras.saving.register_keras_serializable(package="keras_bert")
-class TextClassifierPreprocessor(keras.layers.Layer):
+class TextClassifierPreprocessor(Preprocessor):
     """Turns sentences or sentence pairs into the packed inputs of `BertClassifier`.
 
     Each text is tokenized by `tokenizer` (reference-exact WordPiece, no special tokens) and
@@ -52,26 +52,7 @@ class TextClassifierPreprocessor(keras.layers.Layer):
     """
 
     def __init__(self, tokenizer, sequence_length=128, **kwargs):
-        super().__init__(**kwargs)
-        # Inputs are strings: keep them as TensorFlow tensors, as keras-hub's layers do.
-        self._convert_input_args = False
-        self._allow_non_tensor_positional_args = True
-        for name in ("cls_token_id", "sep_token_id"):
-            if getattr(tokenizer, name, None) is None:
-                raise ValueError(
-                    f"`tokenizer` must have [CLS] and [SEP] in its vocabulary, but its "
-                    f"`{name}` is None."
-                )
-        self.tokenizer = tokenizer
-        self.sequence_length = sequence_length
-        self.packer = BertPacker(
-            sequence_length=sequence_length,
-            cls_token_id=tokenizer.cls_token_id,
-            sep_token_id=tokenizer.sep_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-            name="packer",
-        )
-        self.built = True
+        super().__init__(tokenizer, sequence_length, **kwargs)
 
     def call(self, texts, texts_pair=None):
         if (
@@ -141,20 +122,3 @@ class TextClassifierPreprocessor(keras.layers.Layer):
             ])
             for name in INPUT_NAMES
         }
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
-                "sequence_length": self.sequence_length,
-            }
-        )
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("tokenizer"), dict):
-            config["tokenizer"] = keras.saving.deserialize_keras_object(config["tokenizer"])
-        return cls(**config)

@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from keras_bert.inputs import IGNORED_LABEL
-from keras_bert.text.bert_packer import BertPacker
+from keras_bert.text.preprocessor import Preprocessor
 from keras_bert.text.words import split_words_tensor
 
 
@@ -40,7 +40,7 @@ def _lay_out(values, default, sequence_length):
 
 
 @keras.saving.register_keras_serializable(package="keras_bert")
-class TokenClassifierPreprocessor(keras.layers.Layer):
+class TokenClassifierPreprocessor(Preprocessor):
     """Packs words as `[CLS] pieces [SEP]` for `BertTokenClassifier`, a label per word.
 
     Each word is tokenized on its own; its first piece carries the word's label and the other
@@ -84,9 +84,6 @@ class TokenClassifierPreprocessor(keras.layers.Layer):
     """
 
     def __init__(self, tokenizer, sequence_length=128, **kwargs):
-        super().__init__(**kwargs)
-        self._convert_input_args = False
-        self._allow_non_tensor_positional_args = True
         if (
             not isinstance(sequence_length, int)
             or isinstance(sequence_length, bool)
@@ -95,22 +92,7 @@ class TokenClassifierPreprocessor(keras.layers.Layer):
             raise ValueError(
                 f"`sequence_length` must be an int >= 2, received {sequence_length!r}."
             )
-        for name in ("cls_token_id", "sep_token_id"):
-            if getattr(tokenizer, name, None) is None:
-                raise ValueError(
-                    f"`tokenizer` must have [CLS] and [SEP] in its vocabulary, but its "
-                    f"`{name}` is None."
-                )
-        self.tokenizer = tokenizer
-        self.sequence_length = sequence_length
-        self.packer = BertPacker(
-            sequence_length=sequence_length,
-            cls_token_id=tokenizer.cls_token_id,
-            sep_token_id=tokenizer.sep_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-            name="packer",
-        )
-        self.built = True
+        super().__init__(tokenizer, sequence_length, **kwargs)
 
     def call(self, words, labels=None):
         words, single = _as_words(words)
@@ -184,18 +166,3 @@ class TokenClassifierPreprocessor(keras.layers.Layer):
         flat_kept = tf.RaggedTensor.from_tensor(kept, lengths=piece_counts.row_lengths())
         return flat_kept.flat_values, truncated
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
-                "sequence_length": self.sequence_length,
-            }
-        )
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["tokenizer"] = keras.saving.deserialize_keras_object(config["tokenizer"])
-        return cls(**config)

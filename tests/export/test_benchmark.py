@@ -44,3 +44,20 @@ def test_benchmark_rejects_bad_arguments(converted, tmp_path):
     with pytest.raises(ValueError, match=r"`padded_tokens` \(64\) within them"):
         benchmark.run([converted["none"][0]], out=str(tmp_path / "b"), lengths=(8, 32),
                       padded_tokens=64)
+
+
+def test_token_id_feeds_are_filler_words_between_cls_and_sep(converted):
+    """The timed inputs come from the classifier's preprocessor: `[CLS]`, `real - 2` filler
+    words, `[SEP]`, then padding to the length."""
+    path = converted["none"][0]
+    feeds = benchmark.pack_token_id_feeds(path, lengths=(8, 32), padded_tokens=8)
+    assert sorted({key.rsplit("_", 2)[0] for key in feeds}) == ["32_32", "8_32", "8_8"]
+    with open(path[: -len(".tflite")] + ".manifest.json", encoding="utf-8") as f:
+        special = json.load(f)["special_token_ids"]
+    token_ids, mask = feeds["8_32_token_ids"][0], feeds["8_32_padding_mask"][0]
+    assert token_ids.shape == (32,)
+    assert token_ids[0] == special["cls"] and token_ids[7] == special["sep"]
+    assert len(set(token_ids[1:7].tolist())) == 1  # one filler word, one token each
+    assert (token_ids[8:] == special["pad"]).all()
+    assert mask.tolist() == [1] * 8 + [0] * 24
+    assert not feeds["32_32_segment_ids"].any()

@@ -32,7 +32,7 @@ def test_windows_and_targets_point_at_the_answer(tokenizer):
     context = ("The quick brown fox lives in the big forest of Bavaria near a river. "
                "Its friend the owl lives in Hamburg and sings at night.")
     example = _example(context, "Hamburg", question="Where does the owl live?")
-    features = qa.convert_examples([example], tokenizer, max_seq_length=24, doc_stride=6,
+    features = qa.convert_examples([example], tokenizer, sequence_length=24, doc_stride=6,
                                    max_query_length=8, is_training=True)
     num_windows = len(features.example_index)
     assert num_windows >= 3
@@ -63,7 +63,7 @@ def test_windows_and_targets_point_at_the_answer(tokenizer):
 
 def test_oracle_logits_decode_to_the_answers(tokenizer):
     examples = qa.read_squad(os.path.join(DATA, "squad_tiny", "dev.json"))
-    features = qa.convert_examples(examples, tokenizer, max_seq_length=48, doc_stride=16,
+    features = qa.convert_examples(examples, tokenizer, sequence_length=48, doc_stride=16,
                                    max_query_length=16, is_training=True)
     assert features.num_unanswerable == 0
     length = features.inputs["token_ids"].shape[1]
@@ -79,9 +79,19 @@ def test_oracle_logits_decode_to_the_answers(tokenizer):
     assert all(0.9 < answer.probability <= 1.0 for answer in answers.values())
 
 
+def test_convert_examples_keeps_max_seq_length_as_a_deprecated_alias(tokenizer):
+    example = _example("alpha beta gamma delta", "beta gamma delta")
+    with pytest.warns(DeprecationWarning, match="use `sequence_length`"):
+        old = qa.convert_examples([example], tokenizer, max_seq_length=16, max_query_length=4)
+    new = qa.convert_examples([example], tokenizer, sequence_length=16, max_query_length=4)
+    assert old.inputs["token_ids"].shape == (1, 16)
+    for name in new.inputs:
+        np.testing.assert_array_equal(old.inputs[name], new.inputs[name])
+
+
 def test_max_answer_length_limits_decoding(tokenizer):
     example = _example("alpha beta gamma delta", "beta gamma delta")
-    features = qa.convert_examples([example], tokenizer, max_seq_length=16, is_training=False,
+    features = qa.convert_examples([example], tokenizer, sequence_length=16, is_training=False,
                                    max_query_length=4)
     start_logits = np.zeros((1, 16))
     end_logits = np.zeros((1, 16))
@@ -111,5 +121,5 @@ def test_bad_files_are_named(tmp_path):
     path.write_text("{")
     with pytest.raises(ValueError, match=r"bad.json:1: invalid JSON"):
         qa.read_squad(str(path))
-    with pytest.raises(ValueError, match=r"`max_seq_length` \(10\) must exceed `max_query_length` \(64\)"):
-        qa.convert_examples([], None, max_seq_length=10)
+    with pytest.raises(ValueError, match=r"`sequence_length` \(10\) must exceed `max_query_length` \(64\)"):
+        qa.convert_examples([], None, sequence_length=10)

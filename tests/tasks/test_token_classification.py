@@ -1,4 +1,5 @@
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -36,7 +37,7 @@ def test_bad_lines_and_unknown_tags_name_file_and_line(tmp_path):
 def test_first_piece_carries_the_label():
     tokenizer = keras_bert.load_tokenizer(shared_path("models", "all-MiniLM-L6-v2"))
     sentences = [tc.Sentence(["Okafor", "visited", "Lisbon"], ["B-PER", "O", "B-LOC"], 1)]
-    task = tc.TokenClassificationTask(max_seq_length=16)
+    task = tc.TokenClassificationTask(sequence_length=16)
     tags = ["O", "B-LOC", "B-PER"]
     features = tc.convert_sentences(tokenizer, sentences, 16)
     data = task.encode_targets(tc.Data("x", sentences, features), tags)
@@ -51,7 +52,7 @@ def test_first_piece_carries_the_label():
 
 def test_truncated_words_are_predicted_outside():
     tokenizer = keras_bert.load_tokenizer(shared_path("models", "all-MiniLM-L6-v2"))
-    features = tc.convert_sentences(tokenizer, [["a", "b", "c", "d", "e"]], max_seq_length=5)
+    features = tc.convert_sentences(tokenizer, [["a", "b", "c", "d", "e"]], sequence_length=5)
     assert features.num_truncated == 1
     np.testing.assert_array_equal(features.word_positions[0], [1, 2, 3, -1, -1])
     logits = np.zeros((1, 5, 2))
@@ -59,6 +60,32 @@ def test_truncated_words_are_predicted_outside():
     tags, probabilities = tc.predict_tags(features, logits, ["O", "B-X"])
     assert tags == [["B-X", "B-X", "B-X", "O", "O"]]
     assert probabilities[0][3] == 0.0
+
+
+def test_max_seq_length_is_a_deprecated_alias_of_sequence_length():
+    tokenizer = keras_bert.load_tokenizer(shared_path("models", "all-MiniLM-L6-v2"))
+    words = [["Okafor", "visited", "Lisbon"]]
+    with pytest.warns(DeprecationWarning, match="use `sequence_length`"):
+        old = tc.convert_sentences(tokenizer, words, max_seq_length=8)
+    new = tc.convert_sentences(tokenizer, words, sequence_length=8)
+    assert old.inputs["token_ids"].shape == (1, 8)
+    for name in new.inputs:
+        np.testing.assert_array_equal(old.inputs[name], new.inputs[name])
+    np.testing.assert_array_equal(old.labels, new.labels)
+    with pytest.warns(DeprecationWarning, match="use `sequence_length`"):
+        assert tc.TokenClassificationTask(max_seq_length=16).sequence_length == 16
+
+
+def test_from_settings_reads_the_file_key_without_a_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        # `finetune_config.json` keeps the key `max_seq_length`; flags may carry both names.
+        assert tc.TokenClassificationTask.from_settings({"max_seq_length": 16}).sequence_length == 16
+        task = tc.TokenClassificationTask.from_settings(
+            {"sequence_length": 32, "max_seq_length": 32}
+        )
+        assert task.sequence_length == 32
+        assert tc.TokenClassificationTask.from_settings({}).sequence_length == 128
 
 
 @pytest.mark.parametrize(

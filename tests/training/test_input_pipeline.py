@@ -7,10 +7,10 @@ from training.core import input_pipeline
 RNG = np.random.default_rng(7)
 
 
-def _features(lengths, max_length=40):
+def _features(lengths, sequence_length=40):
     num = len(lengths)
-    token_ids = np.zeros((num, max_length), "int32")
-    padding_mask = np.zeros((num, max_length), "int32")
+    token_ids = np.zeros((num, sequence_length), "int32")
+    padding_mask = np.zeros((num, sequence_length), "int32")
     for row, length in enumerate(lengths):
         token_ids[row, :length] = row + 1  # the row id, to identify examples
         padding_mask[row, :length] = 1
@@ -45,7 +45,7 @@ def test_training_batches_are_trimmed_and_cover_every_example():
 
 def test_per_token_labels_are_trimmed_with_the_features():
     lengths = RNG.integers(2, 10, size=16)
-    features = _features(lengths, max_length=12)
+    features = _features(lengths, sequence_length=12)
     labels = np.where(features["padding_mask"] == 1, 1, -100).astype("int32")
     batch_features, batch_labels = next(iter(
         input_pipeline.training_dataset(features, labels, batch_size=4)))
@@ -72,7 +72,7 @@ class Echo(keras.Model):
 
 def test_predict_restores_input_order_and_pads_sequence_outputs():
     lengths = RNG.integers(1, 30, size=50)
-    features = _features(lengths, max_length=32)
+    features = _features(lengths, sequence_length=32)
     outputs = model_inputs.predict(Echo(), features, batch_size=8, sequence_outputs=True)
     np.testing.assert_array_equal(outputs["row"][:, 0], np.arange(1, 51))
     assert outputs["tokens"].shape == (50, lengths.max())

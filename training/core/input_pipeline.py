@@ -1,7 +1,7 @@
 """Length-bucketed batches, so that short texts do not pay for the longest one.
 
-Examples are held packed at the full `max_seq_length` (numpy int32 arrays of
-shape `(num_examples, max_seq_length)`, as `BertTokenizer.pack` returns them);
+Examples are held packed at the full `sequence_length` (numpy int32 arrays of
+shape `(num_examples, sequence_length)`, as `BertTokenizer.pack` returns them);
 every batch is cut to the longest real sequence it holds:
 
 - `training_dataset`: shuffled, repeated forever, examples grouped by length
@@ -21,20 +21,20 @@ from keras_bert.inputs import sequence_lengths
 from keras_bert.inputs import trim_to_longest
 
 
-def bucket_boundaries(max_seq_length):
-    """Length bucket edges up to `max_seq_length`: 8, 16, 24, 32, 48, 64, 96, 128, ..."""
+def bucket_boundaries(sequence_length):
+    """Length bucket edges up to `sequence_length`: 8, 16, 24, 32, 48, 64, 96, 128, ..."""
     edges = [8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024]
-    return [edge for edge in edges if edge < max_seq_length] + [max_seq_length + 1]
+    return [edge for edge in edges if edge < sequence_length] + [sequence_length + 1]
 
 
 def training_dataset(features, labels, batch_size, seed=0, pad_to_bucket_boundary=False):
     """An endless, shuffled `tf.data.Dataset` of length-bucketed `(features, labels)` batches.
 
     Args:
-        features: dict of int32 arrays `(num_examples, max_seq_length)`:
+        features: dict of int32 arrays `(num_examples, sequence_length)`:
             `token_ids`, `segment_ids`, `padding_mask`.
         labels: array `(num_examples,)` or `(num_examples, 1)` (one target per
-            example), `(num_examples, max_seq_length)` (one per token; cut with
+            example), `(num_examples, sequence_length)` (one per token; cut with
             the features), or a dict of such arrays.
         batch_size: int. Global batch size.
         seed: int. Shuffle seed; every pass over the data is shuffled anew.
@@ -48,11 +48,11 @@ def training_dataset(features, labels, batch_size, seed=0, pad_to_bucket_boundar
     import tensorflow as tf
 
     features = {name: np.asarray(features[name], np.int32) for name in INPUT_NAMES}
-    max_seq_length = features["token_ids"].shape[1]
+    sequence_length = features["token_ids"].shape[1]
     num_examples = features["token_ids"].shape[0]
     lengths = sequence_lengths(features)
-    is_per_token = _per_token_structure(labels, max_seq_length)
-    boundaries = bucket_boundaries(max_seq_length)
+    is_per_token = _per_token_structure(labels, sequence_length)
+    boundaries = bucket_boundaries(sequence_length)
 
     dataset = tf.data.Dataset.from_tensor_slices((features, labels, lengths))
     dataset = dataset.shuffle(num_examples, seed=seed, reshuffle_each_iteration=True)
@@ -72,7 +72,7 @@ def training_dataset(features, labels, batch_size, seed=0, pad_to_bucket_boundar
             longest = tf.reduce_max(lengths)
             edges = tf.constant(boundaries, tf.int32)
             index = tf.searchsorted(edges, [longest], side="right")[0]
-            batch_length = tf.minimum(edges[index], max_seq_length)
+            batch_length = tf.minimum(edges[index], sequence_length)
         else:
             batch_length = tf.reduce_max(lengths)
         features = trim_to_longest(features, batch_length)
@@ -89,12 +89,12 @@ def training_dataset(features, labels, batch_size, seed=0, pad_to_bucket_boundar
     return dataset.with_options(distribute_dataset_options()).prefetch(tf.data.AUTOTUNE)
 
 
-def _per_token_structure(labels, max_seq_length):
+def _per_token_structure(labels, sequence_length):
     """Whether each label array (in the structure of `labels`) has a token axis."""
     import tensorflow as tf
 
     return tf.nest.map_structure(
-        lambda value: np.ndim(value) == 2 and np.shape(value)[1] == max_seq_length
-        and max_seq_length > 1,
+        lambda value: np.ndim(value) == 2 and np.shape(value)[1] == sequence_length
+        and sequence_length > 1,
         labels,
     )
