@@ -36,17 +36,12 @@ def full_length_batches(num_examples, sequence_length, vocabulary_size, seed=0):
 
 
 def read_sst2(path):
-    """Sentences and labels of an SST-2 `sentence<TAB>label` file with a header."""
-    sentences, labels = [], []
-    with open(path, encoding="utf-8") as tsv:
-        next(tsv)
-        for line in tsv:
-            if not line.strip():
-                continue
-            sentence, label = line.rstrip("\n").rsplit("\t", 1)
-            sentences.append(sentence)
-            labels.append(int(label))
-    return sentences, np.asarray(labels, "int32")
+    """Sentences and labels of an SST-2 `sentence<TAB>label` file with a header (read by
+    `keras_bert.tasks.classification.read_examples`, the project's one TSV reader)."""
+    from keras_bert.tasks.classification import read_examples  # pylint: disable=import-outside-toplevel
+
+    examples = read_examples(path, "sentence", None, "label", "tsv")
+    return examples.texts, np.asarray([int(label) for label in examples.labels], "int32")
 
 
 def sst2_batches(path, vocabulary_path, num_examples, sequence_length, seed=0):

@@ -50,12 +50,15 @@ flags.register_validator("repeats", lambda value: value >= 1, "must be positive.
 
 def read_texts(data_dir):
     """SST-2 sentences and WikiText-2 lines, in a fixed order."""
+    from keras_bert.tasks.classification import read_examples  # pylint: disable=import-outside-toplevel
+
     data_dir = Path(data_dir)
     texts = []
     for split in ("train", "dev", "test"):
-        with open(data_dir / "sst2" / f"{split}.tsv", encoding="utf-8") as tsv:
-            next(tsv)
-            texts.extend(line.rsplit("\t", 1)[0] for line in tsv if line.strip())
+        texts.extend(
+            read_examples(str(data_dir / "sst2" / f"{split}.tsv"), "sentence", None, "label",
+                          "tsv").texts
+        )
     for split in ("valid", "test"):
         with open(data_dir / "wikitext2" / f"{split}.txt", encoding="utf-8") as wiki:
             texts.extend(line.strip() for line in wiki if line.strip())

@@ -29,9 +29,9 @@ The exit status is 1 when a file misses its thresholds: float files need
     python -m export.check_arm64 model.tflite --eval=test.tsv --limit=50 --output_dir=/tmp/arm64
 
 Without `--vocab`, each file is tokenized as its manifest (`<stem>.manifest.json`, written by
-`export.tflite`) says: vocabulary, lower-casing, `max_seq_length`; without a manifest, with a
-vocab.txt beside it. String-input files are listed in the report as not run, with the reason
-(`STRING_INPUT_NOTE`): they cannot run under this emulation.
+`export.tflite`) says: vocabulary, lower-casing, packed length (`max_seq_length`); without a
+manifest, with a vocab.txt beside it. String-input files are listed in the report as not run,
+with the reason (`STRING_INPUT_NOTE`): they cannot run under this emulation.
 """
 
 import datetime
@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 
 import numpy as np
 from absl import app
@@ -50,6 +51,7 @@ from absl import flags
 
 from export.core import arm64_runner
 from export.core import evaluation
+from export.core import litert
 from keras_bert.inputs import INPUT_NAMES
 from keras_bert.inputs import sequence_lengths
 from keras_bert import tasks
@@ -209,28 +211,8 @@ def read_eval_tsv(path, limit=0):
 # `vocab_sha256` into `<stem>.manifest.json`.
 _MANIFEST_VOCABULARY_KEYS = ("vocab", "vocabulary_path", "vocab_path", "vocabulary")
 _MANIFEST_SHA256_KEYS = ("vocab_sha256", "vocabulary_sha256")
-DEFAULT_MAX_LENGTH = 128
-
-
-def read_manifest(tflite_path):
-    """`(path, dict)` of the manifest beside `tflite_path`, or `(None, {})`.
-
-    `FILE.manifest.json` (for `model.tflite`: `model.manifest.json`), else `manifest.json`.
-    """
-    directory = os.path.dirname(os.path.abspath(tflite_path))
-    stem = os.path.splitext(os.path.basename(tflite_path))[0]
-    for name in (f"{stem}.manifest.json", "manifest.json"):
-        path = os.path.join(directory, name)
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8") as f:
-                try:
-                    manifest = json.load(f)
-                except json.JSONDecodeError as error:
-                    raise ValueError(f"{path} is not valid JSON: {error}") from None
-            if not isinstance(manifest, dict):
-                raise ValueError(f"{path} holds a {type(manifest).__name__}, not an object.")
-            return path, manifest
-    return None, {}
+DEFAULT_SEQUENCE_LENGTH = 128
+_UNSET = object()
 
 
 def _vocabulary_from_manifest(manifest_path, manifest):
@@ -256,7 +238,7 @@ def _vocabulary_from_manifest(manifest_path, manifest):
     return None
 
 
-def tokenizer_settings(tflite_path, vocab=None, max_length=None):
+def tokenizer_settings(tflite_path, vocab=None, sequence_length=None, max_length=_UNSET):
     """How to tokenize for `tflite_path`: the flags' values, else its manifest's, else defaults.
 
     The vocabulary is `vocab`, else the one the manifest names (an entry of
@@ -264,17 +246,32 @@ def tokenizer_settings(tflite_path, vocab=None, max_length=None):
     when there is one), else `tokenizer/vocab.txt` (the fine-tuned model directory's layout),
     `vocab.txt` or `assets/vocab.txt` beside the file. Lower-casing is the manifest's
     `lower_case` when the vocabulary came from it; `None` lets `keras_bert.load_tokenizer` decide.
+    The packed length is `sequence_length`, else the manifest's `max_seq_length`, else 128.
+
+    Args:
+        tflite_path: str. The `.tflite` file.
+        vocab: str or None. The `--vocab` flag's value.
+        sequence_length: int or None. The `--sequence_length` flag's value.
+        max_length: deprecated name of `sequence_length`.
 
     Returns:
         dict: `vocabulary` (a vocab.txt or a directory holding one), `lower_case` (bool or
-        None), `max_length` (int).
+        None), `sequence_length` (int).
     """
-    manifest_path, manifest = read_manifest(tflite_path)
-    if max_length is None:
-        max_length = int(manifest.get("max_seq_length") or DEFAULT_MAX_LENGTH)
-    if max_length < 2:
-        raise ValueError(f"`--max_length` ({max_length}) must be at least 2.")
-    settings = {"vocabulary": None, "lower_case": None, "max_length": max_length}
+    if max_length is not _UNSET:
+        warnings.warn(
+            "`tokenizer_settings(max_length=...)` is deprecated: use `sequence_length`.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        sequence_length = max_length
+    manifest_path = litert.manifest_path(tflite_path)
+    manifest = litert.read_manifest(tflite_path) or {}
+    if sequence_length is None:
+        sequence_length = int(manifest.get("max_seq_length") or DEFAULT_SEQUENCE_LENGTH)
+    if sequence_length < 2:
+        raise ValueError(f"`--sequence_length` ({sequence_length}) must be at least 2.")
+    settings = {"vocabulary": None, "lower_case": None, "sequence_length": sequence_length}
     if vocab:
         if not os.path.exists(vocab):
             raise ValueError(f"`--vocab` {vocab!r} does not exist.")
@@ -611,8 +608,16 @@ def _qemu_version():
         return None
 
 
+# `report.json` keeps the key its tokenizer settings were first written with.
+_REPORT_TOKENIZER_KEYS = {"sequence_length": "max_length"}
+
+
 def file_entry(path, tokenizer, metrics, x86_info, arm64_info, thresholds):
-    """One file's entry of the report: identity, numbers, timing and verdict."""
+    """One file's entry of the report: identity, numbers, timing and verdict.
+
+    `tokenizer` is the file's `tokenizer_settings`; the report names its packed length
+    `max_length`.
+    """
     quantized = is_quantized(x86_info["tensor_dtypes"])
     failures = judge(metrics, quantized, thresholds)
     if x86_info.get("xnnpack_nodes") and arm64_info.get("xnnpack_nodes") == 0:
@@ -625,7 +630,8 @@ def file_entry(path, tokenizer, metrics, x86_info, arm64_info, thresholds):
         "bytes": os.path.getsize(path),
         "sha256": _sha256(path),
         "kind": "quantized (int8 weights)" if quantized else "float",
-        "tokenizer": tokenizer,
+        "tokenizer": {_REPORT_TOKENIZER_KEYS.get(key, key): value
+                      for key, value in tokenizer.items()},
         "skipped": False,
         "signature": x86_info["signature"],
         "output": x86_info["output"],
@@ -774,11 +780,12 @@ def main(argv):
             print(f"{path}: {STRING_INPUT_NOTE}", file=sys.stderr)
             entries.append(skipped_entry(path, input_names[path], STRING_INPUT_NOTE))
             continue
-        task_name = read_manifest(path)[1].get("task", tasks.ClassificationTask.name)
+        task_name = (litert.read_manifest(path) or {}).get("task", tasks.ClassificationTask.name)
         key = json.dumps([task_name, settings[path]], sort_keys=True)
         if key not in tokenized:
             tokenized[key] = tokenize(
-                settings[path]["vocabulary"], texts, texts_pair, settings[path]["max_length"],
+                settings[path]["vocabulary"], texts, texts_pair,
+                settings[path]["sequence_length"],
                 settings[path]["lower_case"], task_name=task_name,
             )
         inputs = tokenized[key]

@@ -18,11 +18,12 @@
         --quantize=dynamic --string_input --eval=../shared/data/sst2/test.tsv
 
 The token-id file's signature `serving_default` takes int32 `token_ids`, `segment_ids`,
-`padding_mask` of shape `(1, length)`, any length up to `max_seq_length` (the interpreter resizes
-per call), and returns float32 `logits` `(1, num_classes)`; it uses TFLite builtin ops only. The
-string file takes `text` (string, `(1,)`; plus `text_pair` for pair tasks) and returns `logits`;
-besides builtins it uses tensorflow-text's custom ops `FastBertNormalize`,
-`FastWordpieceTokenizeWithOffsets` and `TFText>ByteSplitByOffsets`.
+`padding_mask` of shape `(1, length)`, any length up to the model directory's `sequence_length`
+(the manifest's `max_seq_length`; the interpreter resizes per call), and returns float32 `logits`
+`(1, num_classes)`; it uses TFLite builtin ops only. The string file takes `text` (string,
+`(1,)`; plus `text_pair` for pair tasks) and returns `logits`; besides builtins it uses
+tensorflow-text's custom ops `FastBertNormalize`, `FastWordpieceTokenizeWithOffsets` and
+`TFText>ByteSplitByOffsets`.
 
 Conversion goes through `keras.export.ExportArchive` (a SavedModel with the weights frozen in)
 and `tf.lite.TFLiteConverter.from_saved_model`, restricted to builtin ops, and then fails if the

@@ -537,10 +537,12 @@ def main(argv):
     print(f"Wrote {output_dir}")
 
 
-def _finetune_config(task, max_seq_length, total_steps):
+def _finetune_config(task, sequence_length, total_steps):
+    from keras_bert.models import model_dir as model_dir_lib
+
     config = {
         "task": task.name,
-        "max_seq_length": max_seq_length,
+        model_dir_lib.SEQUENCE_LENGTH_KEY: sequence_length,
         "text_column": FLAGS.text_column,
         "pair_column": FLAGS.pair_column,
         "label_column": FLAGS.label_column,

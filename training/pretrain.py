@@ -448,11 +448,15 @@ def _save_outputs(model, vocabulary, lower_case, model_dir):
     )
 
 
+# `pretrain_config.json` keeps the keys it was first written with.
+_CONFIG_KEYS = {"vocabulary_size": "vocab_size", "sequence_length": "max_seq_length"}
+
+
 def _flag_values():
     names = [
         "preset", "config", "init_checkpoint", "dropout", "corpus", "train_records",
-        "eval_corpus", "eval_records", "vocab", "vocab_size", "lower_case", "corpus_format",
-        "max_seq_length", "max_predictions_per_seq", "masked_lm_prob", "short_seq_prob",
+        "eval_corpus", "eval_records", "vocab", "vocabulary_size", "lower_case", "corpus_format",
+        "sequence_length", "max_predictions_per_seq", "masked_lm_prob", "short_seq_prob",
         "whole_word_masking", "optimizer", "learning_rate", "weight_decay",
         "warmup_proportion", "end_learning_rate", "decay_proportion", "beta_1", "beta_2",
         "epsilon", "clipnorm",
@@ -460,7 +464,7 @@ def _flag_values():
         "eval_seed", "checkpoint_every_steps", "log_every_steps", "eval_batch_size",
         "strategy", "num_cpu_devices", "tpu", "mixed_precision", "jit_compile",
     ]
-    return {name: getattr(FLAGS, name) for name in names}
+    return {_CONFIG_KEYS.get(name, name): getattr(FLAGS, name) for name in names}
 
 
 # === Main ===

@@ -9,7 +9,7 @@ imports `run_model` for the x86 side, so both CPUs run the very same code.
     python arm64_runner.py --model=model.tflite --inputs=inputs.npz --output=logits.npz
 
 `inputs.npz` holds int32 arrays `token_ids`, `segment_ids`, `padding_mask` of shape
-`(num_examples, max_length)` and `lengths` of shape `(num_examples,)`: the real length of each
+`(num_examples, sequence_length)` and `lengths` of shape `(num_examples,)`: the real length of each
 example. Each example is fed alone, with batch size 1, cut to its real length when the file takes
 any length, or padded to the file's fixed length. `logits.npz` gets `logits`, float32
 `(num_examples, num_labels)`, and `info`, a JSON string (versions, machine, signature, the
@@ -78,7 +78,7 @@ def _example_inputs(inputs, index, input_details):
             if length > fixed_length:
                 raise ValueError(
                     f"Example {index} has {length} tokens but input `{name}` of the model takes "
-                    f"exactly {fixed_length}; tokenize with a smaller `max_length`."
+                    f"exactly {fixed_length}; tokenize with a smaller `--sequence_length`."
                 )
             row = np.pad(row, (0, fixed_length - length))
         feed[name] = row[np.newaxis, :].astype(detail["dtype"])
@@ -119,7 +119,7 @@ def run_model(
         model_path: str. A `.tflite` file whose signature takes some of `token_ids`,
             `segment_ids`, `padding_mask` (int32 `(1, sequence_length)`).
         inputs: mapping with int32 arrays `token_ids`, `segment_ids`, `padding_mask` of shape
-            `(num_examples, max_length)` and `lengths` of shape `(num_examples,)`.
+            `(num_examples, sequence_length)` and `lengths` of shape `(num_examples,)`.
         num_threads: int. Interpreter threads.
         signature_key: str or None. The signature to run; `None` picks the only one, or
             `serving_default` when there are several.
@@ -204,7 +204,7 @@ def load_inputs(path):
         if inputs[name].ndim != 2 or inputs[name].shape[0] != num_examples:
             raise ValueError(
                 f"`{name}` in {path} has shape {inputs[name].shape}; expected "
-                f"({num_examples}, max_length)."
+                f"({num_examples}, sequence_length)."
             )
     return inputs
 

@@ -93,14 +93,35 @@ def make_interpreter(model_path=None, model_content=None, num_threads=None,
     )
 
 
+def manifest_path(tflite_path):
+    """Where the manifest of `tflite_path` is, or None: `<stem>.manifest.json` (what
+    `export.tflite` writes), else a `manifest.json` beside the file."""
+    directory = os.path.dirname(os.path.abspath(tflite_path))
+    stem = os.path.splitext(os.path.basename(tflite_path))[0]
+    for name in (f"{stem}.manifest.json", "manifest.json"):
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
 def read_manifest(tflite_path):
-    """The manifest written beside `tflite_path` (`<stem>.manifest.json`), or None."""
-    stem = os.path.splitext(tflite_path)[0]
-    path = stem + ".manifest.json"
-    if not os.path.isfile(path):
+    """The manifest of `tflite_path` (see `manifest_path`) as a dict, or None without one.
+
+    Raises:
+        ValueError: naming the manifest when it is not a JSON object.
+    """
+    path = manifest_path(tflite_path)
+    if path is None:
         return None
     with open(path, encoding="utf-8") as f:
-        return json.load(f)
+        try:
+            manifest = json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path} holds a {type(manifest).__name__}, not an object.")
+    return manifest
 
 
 class LiteRTClassifier:

@@ -276,5 +276,8 @@ def debug_examples_from(calibration, length=DEBUG_LENGTH, count=64):
             f"Only {len(chosen)} calibration texts have {length} tokens or more; the "
             "quantization debugger needs longer calibration text."
         )
-    return [{name: example[name][:, :length].copy() for name in INPUT_NAMES}
-            for example in chosen]
+    return [
+        {name: value.copy() for name, value in trim_to_longest(
+            {name: example[name] for name in INPUT_NAMES}, length).items()}
+        for example in chosen
+    ]

@@ -34,6 +34,7 @@ import functools
 import hashlib
 import json
 import os
+import warnings
 
 from keras_bert.inputs import INPUT_NAMES
 from keras_bert.utils.atomic import atomic_file
@@ -104,7 +105,12 @@ class ModelDir:
 
     @property
     def max_seq_length(self):
-        """The old name of `sequence_length` (the key of `finetune_config.json`)."""
+        """Deprecated name of `sequence_length` (the key of `finetune_config.json`)."""
+        warnings.warn(
+            "`ModelDir.max_seq_length` is deprecated: use `sequence_length`.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return self.sequence_length
 
     @property

@@ -66,8 +66,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    # `learn_vocabulary` names the size `vocab_size`.
+    # `learn_vocabulary`'s errors name its argument `vocabulary_size`, fed by the flag.
     cli.run(
-        main, flag_for={"vocab_size": "vocabulary_size"}, input_flags=["corpus"],
+        main, flag_for={"vocabulary_size": "vocabulary_size"}, input_flags=["corpus"],
         check=_check_flags,
     )

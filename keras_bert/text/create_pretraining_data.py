@@ -53,7 +53,7 @@ flags.register_validator("short_seq_prob", lambda value: 0 <= value <= 1, "must 
 
 # The flag behind each argument that the writer's errors name.
 _FLAG_FOR = {
-    "sequence_length": "sequence_length", "max_seq_length": "sequence_length",
+    "sequence_length": "sequence_length",
     "short_seq_prob": "short_seq_prob", "dupe_factor": "dupe_factor", "num_shards": "num_shards",
 }
 

@@ -88,7 +88,7 @@ def count_words(paths, lower_case, show_progress=True):
 
 def learn_vocabulary(
     paths,
-    vocab_size,
+    vocabulary_size,
     lower_case=True,
     max_unique_chars=1000,
     max_token_length=50,
@@ -96,7 +96,7 @@ def learn_vocabulary(
     min_count=2,
     show_progress=True,
 ):
-    """Learns a WordPiece vocabulary of at most `vocab_size` tokens, special tokens first.
+    """Learns a WordPiece vocabulary of at most `vocabulary_size` tokens, special tokens first.
 
     Returns:
         list of str.
@@ -104,9 +104,10 @@ def learn_vocabulary(
     from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
     from tqdm import tqdm
 
-    if not isinstance(vocab_size, int) or vocab_size <= len(SPECIAL_TOKENS):
+    if not isinstance(vocabulary_size, int) or vocabulary_size <= len(SPECIAL_TOKENS):
         raise ValueError(
-            f"`vocab_size` must be an int > {len(SPECIAL_TOKENS)}, received {vocab_size!r}."
+            f"`vocabulary_size` must be an int > {len(SPECIAL_TOKENS)}, received "
+            f"{vocabulary_size!r}."
         )
     counts = count_words(paths, lower_case, show_progress)
     # The learner searches a frequency threshold; each try learns a vocabulary. Count the tries
@@ -122,7 +123,7 @@ def learn_vocabulary(
         try:
             vocabulary = learner.learn(
                 counts.items(),
-                vocab_size=vocab_size,
+                vocab_size=vocabulary_size,  # tensorflow-text's name
                 reserved_tokens=list(SPECIAL_TOKENS),
                 num_iterations=num_iterations,
                 max_token_length=max_token_length,
@@ -133,7 +134,7 @@ def learn_vocabulary(
             learner.learn_with_thresh = learn_with_thresh
     # Keep every special token first and never exceed the requested size.
     vocabulary = list(SPECIAL_TOKENS) + [t for t in vocabulary if t not in SPECIAL_TOKENS]
-    return vocabulary[:vocab_size]
+    return vocabulary[:vocabulary_size]
 
 
 def write_vocabulary(vocabulary, path):

@@ -50,14 +50,14 @@ def read_tsv(path, limit=None):
     return texts, np.asarray(labels, np.int32)
 
 
-def save_model_dir(directory, classifier, vocabulary, lower_case=True, max_seq_length=128,
+def save_model_dir(directory, classifier, vocabulary, lower_case=True, sequence_length=128,
                    init="random", metrics=None, pair_column=None):
     """Writes `classifier` and its tokenizer files in the fine-tuning layout."""
     tokenizer = BertTokenizer(vocabulary, lower_case=lower_case)
     labels = [str(i) for i in range(classifier.num_classes)]
     config = {
         "task": "classification",
-        "max_seq_length": max_seq_length,
+        library_model_dir.SEQUENCE_LENGTH_KEY: sequence_length,
         "text_column": "sentence1" if pair_column else "sentence",
         "pair_column": pair_column,
         "label_column": "label",
@@ -73,8 +73,8 @@ def save_model_dir(directory, classifier, vocabulary, lower_case=True, max_seq_l
     return directory
 
 
-def _fit(classifier, tokenizer, texts, labels, learning_rate, epochs, batch_size, max_length):
-    inputs = TextClassifierPreprocessor(tokenizer, max_length).pack_numpy(texts)
+def _fit(classifier, tokenizer, texts, labels, learning_rate, epochs, batch_size, sequence_length):
+    inputs = TextClassifierPreprocessor(tokenizer, sequence_length).pack_numpy(texts)
     classifier.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -83,13 +83,13 @@ def _fit(classifier, tokenizer, texts, labels, learning_rate, epochs, batch_size
     classifier.fit(inputs, labels, batch_size=batch_size, epochs=epochs, verbose=0)
 
 
-def evaluate(classifier, tokenizer, texts, labels, max_length=128):
-    inputs = TextClassifierPreprocessor(tokenizer, max_length).pack_numpy(texts)
+def evaluate(classifier, tokenizer, texts, labels, sequence_length=128):
+    inputs = TextClassifierPreprocessor(tokenizer, sequence_length).pack_numpy(texts)
     logits = classifier.predict(inputs, verbose=0)
     return float(np.mean(np.argmax(logits, axis=-1) == labels))
 
 
-def write_tiny_model_dir(directory, seed=0, max_seq_length=128, pair_column=None):
+def write_tiny_model_dir(directory, seed=0, sequence_length=128, pair_column=None):
     """A small random classifier directory (2 blocks, hidden 64, 3,000-token vocabulary).
 
     Untrained, but initialised wide enough that logits are of order one and differ between
@@ -101,7 +101,7 @@ def write_tiny_model_dir(directory, seed=0, max_seq_length=128, pair_column=None
     )[:TINY_VOCABULARY_SIZE]
     encoder = keras_bert.BertEncoder(
         vocabulary_size=len(vocabulary), num_layers=2, num_heads=2, hidden_dim=64,
-        intermediate_dim=256, max_sequence_length=max_seq_length,
+        intermediate_dim=256, max_sequence_length=sequence_length,
         dropout=0.0, initializer_range=0.1,
     )
     classifier = BertClassifier(encoder, num_classes=2, dropout=0.0, initializer_range=1.0)
@@ -113,7 +113,7 @@ def write_tiny_model_dir(directory, seed=0, max_seq_length=128, pair_column=None
     )
     head = classifier.get_layer("logits")
     head.bias.assign(keras.ops.convert_to_numpy(head.bias) - np.median(logits, axis=0))
-    return save_model_dir(directory, classifier, vocabulary, max_seq_length=max_seq_length,
+    return save_model_dir(directory, classifier, vocabulary, sequence_length=sequence_length,
                           pair_column=pair_column)
 
 

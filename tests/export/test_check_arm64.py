@@ -89,16 +89,26 @@ def test_tokenizer_settings_without_manifest(tmp_path):
         check_arm64.tokenizer_settings(model, str(tmp_path / "missing"))
     vocab = _write(tmp_path / "vocab.txt", "[PAD]\n")
     assert check_arm64.tokenizer_settings(model) == {
-        "vocabulary": vocab, "lower_case": None, "max_length": 128
+        "vocabulary": vocab, "lower_case": None, "sequence_length": 128
     }
     (tmp_path / "tokenizer").mkdir()
     _write(tmp_path / "tokenizer" / "vocab.txt", "[PAD]\n")
-    settings = check_arm64.tokenizer_settings(model, max_length=64)
+    settings = check_arm64.tokenizer_settings(model, sequence_length=64)
     assert settings == {
-        "vocabulary": str(tmp_path / "tokenizer"), "lower_case": None, "max_length": 64
+        "vocabulary": str(tmp_path / "tokenizer"), "lower_case": None, "sequence_length": 64
     }
-    with pytest.raises(ValueError, match=r"`--max_length` \(1\) must be at least 2"):
-        check_arm64.tokenizer_settings(model, vocab, max_length=1)
+    with pytest.raises(ValueError, match=r"`--sequence_length` \(1\) must be at least 2"):
+        check_arm64.tokenizer_settings(model, vocab, sequence_length=1)
+
+
+def test_tokenizer_settings_keeps_max_length_as_a_deprecated_alias(tmp_path):
+    model = _write(tmp_path / "m.tflite", "")
+    vocab = _write(tmp_path / "vocab.txt", "[PAD]\n")
+    with pytest.warns(DeprecationWarning, match="use `sequence_length`"):
+        settings = check_arm64.tokenizer_settings(model, max_length=64)
+    assert settings == check_arm64.tokenizer_settings(model, sequence_length=64) == {
+        "vocabulary": vocab, "lower_case": None, "sequence_length": 64
+    }
 
 
 def test_tokenizer_settings_from_export_manifest(tmp_path):
@@ -114,12 +124,12 @@ def test_tokenizer_settings_from_export_manifest(tmp_path):
     }
     _write(tmp_path / "model.manifest.json", json.dumps(manifest))
     assert check_arm64.tokenizer_settings(model) == {
-        "vocabulary": vocab, "lower_case": False, "max_length": 96
+        "vocabulary": vocab, "lower_case": False, "sequence_length": 96
     }
     # The flags win; lower-casing is then left to the tokenizer's own files.
     other = _write(tmp_path / "other.txt", "[PAD]\n")
     assert check_arm64.tokenizer_settings(model, other, 32) == {
-        "vocabulary": other, "lower_case": None, "max_length": 32
+        "vocabulary": other, "lower_case": None, "sequence_length": 32
     }
 
 
@@ -246,7 +256,7 @@ def _entry(tmp_path, name, quantized, metrics):
         "inference_seconds": 0.5,
     }
     arm64 = dict(info, inference_seconds=9.0, process_seconds=20.0)
-    tokenizer = {"vocabulary": "vocab.txt", "lower_case": True, "max_length": 128}
+    tokenizer = {"vocabulary": "vocab.txt", "lower_case": True, "sequence_length": 128}
     return check_arm64.file_entry(path, tokenizer, metrics, info, arm64, THRESHOLDS)
 
 
@@ -262,6 +272,10 @@ def test_report_files(tmp_path):
         check_arm64.skipped_entry(text_model, ["text"], check_arm64.STRING_INPUT_NOTE),
     ]
     assert entries[0]["passed"] and entries[0]["kind"] == "float"
+    # The report's key of the packed length is the one it was first written with.
+    assert entries[0]["tokenizer"] == {
+        "vocabulary": "vocab.txt", "lower_case": True, "max_length": 128
+    }
     assert not entries[1]["passed"] and entries[1]["kind"] == "quantized (int8 weights)"
     versions = {"machine": "x86_64", "python": "3.11", "numpy": "2", "ai_edge_litert": "2.3.0"}
     report = check_arm64.build_report(
@@ -290,7 +304,7 @@ def test_report_files(tmp_path):
 
 
 def test_runner_matches_dynamic_and_padded_lengths(tflite_files):
-    inputs = token_id_models.random_token_inputs(6, max_length=24)
+    inputs = token_id_models.random_token_inputs(6, sequence_length=24)
     logits, info = arm64_runner.run_model(tflite_files["float32"], inputs)
     assert logits.shape == (6, 2) and logits.dtype == np.float32
     assert info["output"] == "logits" and info["signature"] == "serving_default"
@@ -352,7 +366,7 @@ def test_arm64_matches_x86(tflite_files):
         check_arm64.check_rootfs(ROOTFS, "/opt/litert/bin/python")
     except ValueError as error:
         pytest.skip(f"the arm64 set-up is missing: {error}")
-    inputs = token_id_models.random_token_inputs(20, max_length=64)
+    inputs = token_id_models.random_token_inputs(20, sequence_length=64)
     labels = np.zeros(20, np.int64)
     for name, path in tflite_files.items():
         x86_logits, x86_info = check_arm64.run_on_x86(path, inputs)

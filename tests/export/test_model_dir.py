@@ -38,7 +38,8 @@ def test_reads_the_finetune_layout(tiny_model_dir):
     info = _read_for_export(tiny_model_dir)
     assert info.labels == ["0", "1"]
     assert not info.regression and not info.is_pair_task
-    assert info.max_seq_length == 128
+    with pytest.warns(DeprecationWarning, match="use `sequence_length`"):
+        assert info.max_seq_length == 128  # the deprecated name of `sequence_length`
     assert info.lower_case is True and info.task == "classification"
     assert len(info.vocabulary_sha256) == 64
     model = info.load_model()

@@ -98,12 +98,14 @@ def write_string_input_tflite(path):
     return path
 
 
-def random_token_inputs(num_examples, max_length=32, seed=0):
-    """Random packed examples `[CLS] ... [SEP] [PAD]...` with lengths 3..max_length."""
+def random_token_inputs(num_examples, sequence_length=32, seed=0):
+    """Random packed examples `[CLS] ... [SEP] [PAD]...` with lengths 3..sequence_length."""
     rng = np.random.default_rng(seed)
-    lengths = rng.integers(3, max_length + 1, size=num_examples).astype("int32")
-    token_ids = rng.integers(5, VOCABULARY_SIZE, size=(num_examples, max_length)).astype("int32")
-    positions = np.arange(max_length)[np.newaxis, :]
+    lengths = rng.integers(3, sequence_length + 1, size=num_examples).astype("int32")
+    token_ids = rng.integers(
+        5, VOCABULARY_SIZE, size=(num_examples, sequence_length)
+    ).astype("int32")
+    positions = np.arange(sequence_length)[np.newaxis, :]
     padding_mask = (positions < lengths[:, np.newaxis]).astype("int32")
     token_ids[:, 0] = 2
     token_ids[np.arange(num_examples), lengths - 1] = 3

@@ -39,7 +39,7 @@ def test_round_trip(tmp_path):
     loaded = load_model_dir(str(tmp_path))
     assert loaded.task == "classification"
     assert loaded.labels == ["neg", "pos"] and loaded.regression is False
-    assert loaded.max_seq_length == 16
+    assert loaded.sequence_length == 16
     inputs = loaded.tokenizer.pack(["hello worlds!"], sequence_length=16)
     np.testing.assert_array_equal(to_numpy(inputs["token_ids"])[0, :6], [2, 5, 6, 7, 9, 3])
     np.testing.assert_allclose(to_numpy(loaded.model(inputs)), to_numpy(model(inputs)), atol=1e-6)
@@ -142,14 +142,33 @@ def test_write_assets_writes_what_load_model_dir_reads(tmp_path):
     assert to_numpy(loaded.preprocessor(["hello"], ["world"])["segment_ids"]).shape == (1, 24)
 
 
-def test_tasks_without_a_preprocessor_say_so(tmp_path):
+@pytest.mark.parametrize(
+    "task, settings, preprocessor_class, expected",
+    [
+        ("classification", {"max_seq_length": 16}, "TextClassifierPreprocessor",
+         {"sequence_length": 16}),
+        ("qa", {"max_seq_length": 32, "doc_stride": 8, "max_query_length": 6},
+         "SpanLabelerPreprocessor", {"sequence_length": 32, "doc_stride": 8,
+                                     "max_query_length": 6}),
+        ("token_classification", {"max_seq_length": 24}, "TokenClassifierPreprocessor",
+         {"sequence_length": 24}),
+    ],
+)
+def test_every_task_gets_its_preprocessor_from_the_registry(
+        tmp_path, task, settings, preprocessor_class, expected):
+    """`ModelDir.preprocessor` is the registered task's, with the saved settings."""
     _write_model_dir(str(tmp_path))
     for name in ("label_map.json", "finetune_config.json"):
         with open(tmp_path / name) as f:
             content = json.load(f)
-        content["task"] = "token_classification"
+        content["task"] = task
+        if name == "finetune_config.json":
+            content.update(settings)
         with open(tmp_path / name, "w") as f:
             json.dump(content, f)
     loaded = load_model_dir(str(tmp_path), load_model=False)
-    with pytest.raises(NotImplementedError, match=r"no preprocessor for task 'token_classific"):
-        loaded.preprocessor
+    assert loaded.load_task().name == task
+    preprocessor = loaded.preprocessor
+    assert type(preprocessor).__name__ == preprocessor_class
+    assert {key: getattr(preprocessor, key) for key in expected} == expected
+    assert preprocessor.tokenizer is loaded.tokenizer

@@ -94,7 +94,7 @@ def commands(tiny_model_dir, out):
             ["training.finetune", "--init=bert_tiny", f"--vocab={VOCAB}",
              f"--train={TOPICS}/train.tsv", f"--dev={TOPICS}/dev.tsv", f"--model_dir={out}",
              "--max_train_steps=6", "--eval_every_steps=2", "--batch_size=8",
-             "--max_seq_length=32"], check_finetune, 30.0),
+             "--sequence_length=32"], check_finetune, 30.0),
     }
 
 

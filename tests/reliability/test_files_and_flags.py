@@ -172,7 +172,7 @@ def test_finetune_refuses_a_model_dir_with_a_model_unless_overwrite(tiny_model_d
     before = (model_dir / "model.keras").read_bytes()
     train = _topics_train(tmp_path, bad_line=True)
     common = ["--init=bert_tiny", f"--vocab={VOCAB}", f"--train={train}", f"--model_dir={model_dir}",
-              "--max_train_steps=2", "--batch_size=8", "--max_seq_length=16"]
+              "--max_train_steps=2", "--batch_size=8", "--sequence_length=16"]
     refused = run_module("training.finetune", *common, "--skip_bad_lines")
     assert refused.returncode != 0
     assert "already holds a model (model.keras); pass `--overwrite`" in refused.stderr

@@ -116,7 +116,7 @@ def test_saved_model_string_signature_on_any_text(saved_model_path, tiny_model_d
         assert logits.shape == (len(batch), 2) and np.isfinite(logits).all()
         np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, atol=1e-5)
         np.testing.assert_array_equal(outputs["label"].numpy(), np.argmax(logits, axis=-1))
-        packed = loaded.tokenizer.pack(batch, sequence_length=loaded.max_seq_length)
+        packed = loaded.tokenizer.pack(batch, sequence_length=loaded.sequence_length)
         expected = np.asarray(loaded.model(packed))
         np.testing.assert_allclose(logits, expected, atol=1e-4)
 

@@ -1,6 +1,6 @@
 """Hard text through the real MiniLM tokenizer and packer: defined outcomes, never a crash.
 
-Every packed row is `[CLS] ... [SEP]` padded to `max_length`, whatever the text.
+Every packed row is `[CLS] ... [SEP]` padded to `sequence_length`, whatever the text.
 """
 
 import numpy as np
@@ -20,11 +20,11 @@ def tokenizer():
     return load_tokenizer(VOCAB)
 
 
-def packed_rows(tokenizer, texts, pairs=None, max_length=MAX_LENGTH):
-    packed = tokenizer.pack(texts, pairs, sequence_length=max_length)
+def packed_rows(tokenizer, texts, pairs=None, sequence_length=MAX_LENGTH):
+    packed = tokenizer.pack(texts, pairs, sequence_length=sequence_length)
     arrays = {name: np.asarray(value) for name, value in packed.items()}
     for array in arrays.values():
-        assert array.shape == (len(texts), max_length) and array.dtype == np.int32
+        assert array.shape == (len(texts), sequence_length) and array.dtype == np.int32
     for row in range(len(texts)):
         length = int(arrays["padding_mask"][row].sum())
         ids = arrays["token_ids"][row]
@@ -48,15 +48,15 @@ def test_empty_and_whitespace_only_texts_pack_to_cls_sep(tokenizer):
 def test_100k_character_text_is_truncated_never_an_error(tokenizer):
     long_text = ("the quick brown fox jumps over the lazy dog " * 2400)[:100_000]
     assert len(long_text) == 100_000
-    arrays = packed_rows(tokenizer, [long_text, "short"], max_length=128)
+    arrays = packed_rows(tokenizer, [long_text, "short"], sequence_length=128)
     assert arrays["padding_mask"][0].sum() == 128
     expected = tokenizer.tokenize(long_text).numpy()[:126]
     np.testing.assert_array_equal(arrays["token_ids"][0, 1:127], expected)
     # One 100k-character "word" exceeds max_input_chars_per_word: a single [UNK].
     unknown = tokenizer.token_to_id("[UNK]")
     assert tokenizer.tokenize("x" * 100_000).numpy().tolist() == [unknown]
-    # A pair far beyond max_length: truncated longest-first, both segments kept.
-    pair = packed_rows(tokenizer, [long_text], [long_text], max_length=32)
+    # A pair far beyond sequence_length: truncated longest-first, both segments kept.
+    pair = packed_rows(tokenizer, [long_text], [long_text], sequence_length=32)
     # 29 tokens to share: 14 + 15, as the reference tokenizer splits them (tests/text checks
     # the packer against it); segment 1 counts its tokens and its [SEP].
     assert pair["padding_mask"].sum() == 32 and pair["segment_ids"][0].sum() == 16
@@ -86,7 +86,7 @@ def test_mixed_scripts_tokenize_and_pack(tokenizer):
     assert all(len(row) > 5 for row in ids)
     # CJK characters are split one per token.
     assert len(tokenizer.tokenize("世界東京").numpy()) == 4
-    packed_rows(tokenizer, texts, max_length=64)
+    packed_rows(tokenizer, texts, sequence_length=64)
 
 
 def test_packed_ids_never_exceed_the_encoder_vocabulary(tokenizer):

@@ -63,7 +63,7 @@ def test_finetune_stops_on_an_infinite_loss_and_keeps_the_last_good_model(tmp_pa
         [sys.executable, "-m", "training.finetune", "--init=bert_tiny", f"--vocab={VOCAB}",
          f"--train={train}", f"--dev={dev}", "--regression", "--label_column=score",
          f"--model_dir={model_dir}", "--batch_size=4", "--eval_every_steps=1",
-         "--early_stopping_patience=0", "--max_train_steps=13", "--max_seq_length=16"],
+         "--early_stopping_patience=0", "--max_train_steps=13", "--sequence_length=16"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES=""),
     )
@@ -101,8 +101,9 @@ def test_pretrain_stops_when_training_diverges_and_keeps_the_last_finite_backup(
     model_dir = tmp_path / "run"
     result = subprocess.run(
         [sys.executable, "-m", "training.pretrain", "--progress_bar=false", f"--config={config}",
-         f"--corpus={corpus}", "--vocab_size=400", "--train_steps=12", f"--model_dir={model_dir}",
-         "--max_seq_length=32", "--max_predictions_per_seq=5", "--batch_size=8",
+         f"--corpus={corpus}", "--vocabulary_size=400", "--train_steps=12",
+         f"--model_dir={model_dir}", "--sequence_length=32", "--max_predictions_per_seq=5",
+         "--batch_size=8",
          "--checkpoint_every_steps=2", "--log_every_steps=1", "--learning_rate=1e4",
          "--warmup_proportion=0.9", "--clipnorm=0"],
         cwd=REPO, capture_output=True, text=True, timeout=300,

@@ -80,7 +80,8 @@ def test_from_settings_reads_the_file_key_without_a_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
         # `finetune_config.json` keeps the key `max_seq_length`; flags may carry both names.
-        assert tc.TokenClassificationTask.from_settings({"max_seq_length": 16}).sequence_length == 16
+        task = tc.TokenClassificationTask.from_settings({"max_seq_length": 16})
+        assert task.sequence_length == 16
         task = tc.TokenClassificationTask.from_settings(
             {"sequence_length": 32, "max_seq_length": 32}
         )

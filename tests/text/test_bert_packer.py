@@ -32,15 +32,15 @@ def test_longest_first_lengths_match_the_reference_rule():
 
 def test_longest_first_matches_live_reference(reference_tokenizer):
     """Truncate "a a a ..." / "b b ..." pairs with the reference itself."""
-    for max_length in (5, 8, 16):
-        reference_tokenizer.enable_truncation(max_length=max_length, strategy="longest_first")
+    for sequence_length in (5, 8, 16):
+        reference_tokenizer.enable_truncation(max_length=sequence_length, strategy="longest_first")
         try:
             for a in range(0, 14, 3):
                 for b in range(1, 14, 4):
                     encoding = reference_tokenizer.encode(" ".join("a" * a), " ".join("b" * b))
                     kept = (encoding.ids.count(1037), encoding.ids.count(1038))
                     got = longest_first_lengths(
-                        tf.constant([a]), tf.constant([b]), max_length - 3
+                        tf.constant([a]), tf.constant([b]), sequence_length - 3
                     )
                     assert (int(got[0][0]), int(got[1][0])) == kept
         finally:

@@ -44,9 +44,9 @@ def test_golden_single_texts_match_reference_ids(minilm_tokenizer):
 @requires_shared
 def test_golden_pairs_match_reference_packing(minilm_tokenizer):
     assert PAIRS
-    max_length = PAIRS[0]["max_length"]
+    sequence_length = PAIRS[0]["max_length"]
     packed = minilm_tokenizer.pack(
-        [case["text"] for case in PAIRS], [case["text_pair"] for case in PAIRS], max_length
+        [case["text"] for case in PAIRS], [case["text_pair"] for case in PAIRS], sequence_length
     )
     np.testing.assert_array_equal(packed["token_ids"], [c["input_ids"] for c in PAIRS])
     np.testing.assert_array_equal(packed["segment_ids"], [c["token_type_ids"] for c in PAIRS])

@@ -39,7 +39,7 @@ def test_learns_special_tokens_first(tmp_path):
     tokenizer = BertTokenizer(str(path))
     ids = tokenizer.tokenize(["The cats sat"]).to_list()[0]
     assert tokenizer.unknown_token_id not in ids
-    with pytest.raises(ValueError, match="`vocab_size`"):
+    with pytest.raises(ValueError, match="`vocabulary_size`"):
         learn_vocabulary([str(corpus)], 3, show_progress=False)
 
 
@@ -49,7 +49,7 @@ def test_command_line(tmp_path):
     out = tmp_path / "nested" / "vocab.txt"
     result = subprocess.run(
         [sys.executable, "-m", "keras_bert.text.build_vocab", f"--corpus={corpus}",
-         "--vocab_size=40", f"--out={out}"],
+         "--vocabulary_size=40", f"--out={out}"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]

@@ -160,7 +160,7 @@ def test_command_line(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "keras_bert.text.create_pretraining_data",
          f"--corpus={corpus_file}", f"--vocab={MINILM / 'vocab.txt'}", f"--out={tmp_path / 'o'}",
-         "--max_seq_length=16", "--max_predictions_per_seq=3", "--num_shards=1"],
+         "--sequence_length=16", "--max_predictions_per_seq=3", "--num_shards=1"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]

@@ -45,18 +45,20 @@ def test_tokenizer_matches_reference(minilm_tokenizer, reference_tokenizer, batc
 @SETTINGS
 @given(
     pairs=st.lists(st.tuples(texts, st.one_of(st.none(), texts)), min_size=1, max_size=4),
-    max_length=st.integers(3, 40),
+    sequence_length=st.integers(3, 40),
 )
-def test_pack_structure_and_reference(minilm_tokenizer, reference_tokenizer, pairs, max_length):
+def test_pack_structure_and_reference(
+    minilm_tokenizer, reference_tokenizer, pairs, sequence_length
+):
     firsts = [first for first, _ in pairs]
     seconds = [second or "" for _, second in pairs]
     for texts_pair in (None, seconds):
-        packed = minilm_tokenizer.pack(firsts, texts_pair, sequence_length=max_length)
+        packed = minilm_tokenizer.pack(firsts, texts_pair, sequence_length=sequence_length)
         token_ids = packed["token_ids"].numpy()
         segment_ids = packed["segment_ids"].numpy()
         padding_mask = packed["padding_mask"].numpy()
         for array in (token_ids, segment_ids, padding_mask):
-            assert array.shape == (len(pairs), max_length)
+            assert array.shape == (len(pairs), sequence_length)
         for row in range(len(pairs)):
             length = int(padding_mask[row].sum())
             assert (padding_mask[row, :length] == 1).all()
@@ -70,8 +72,8 @@ def test_pack_structure_and_reference(minilm_tokenizer, reference_tokenizer, pai
                 assert first_length == length
             else:
                 assert (segment_ids[row, first_length:length] == 1).all()
-        reference_tokenizer.enable_truncation(max_length=max_length)
-        reference_tokenizer.enable_padding(length=max_length)
+        reference_tokenizer.enable_truncation(max_length=sequence_length)
+        reference_tokenizer.enable_padding(length=sequence_length)
         try:
             if texts_pair is None:
                 encodings = reference_tokenizer.encode_batch(firsts)

@@ -91,7 +91,7 @@ def test_reported_accuracy_is_the_saved_models(topics_model_dir):
 
     loaded = load_model_dir(topics_model_dir)
     examples = classification.read_examples(_topics("test"))
-    inputs = loaded.tokenizer.pack(examples.texts, sequence_length=loaded.max_seq_length)
+    inputs = loaded.tokenizer.pack(examples.texts, sequence_length=loaded.sequence_length)
     predictions = np.argmax(np.asarray(loaded.model(inputs)), axis=-1)
     accuracy = np.mean([loaded.labels[p] == label for p, label in zip(predictions, examples.labels)])
     with open(os.path.join(topics_model_dir, "metrics.json")) as f:
@@ -140,7 +140,7 @@ def test_regression_on_pairs(tmp_path):
     metrics = finetune(
         str(model_dir), "--init=bert_tiny", f"--vocab={VOCAB}", f"--train={data}",
         f"--dev={data}", "--text_column=first", "--pair_column=second", "--label_column=score",
-        "--regression", "--max_train_steps=3", "--max_seq_length=16",
+        "--regression", "--max_train_steps=3", "--sequence_length=16",
     )
     assert metrics["split"] == "dev" and set(metrics) >= {"mse", "pearson", "spearman"}
     with open(model_dir / "label_map.json") as f:
@@ -182,7 +182,7 @@ def _learning_gain(tmp_path, task_args, metric, trained_args):
 def test_qa_metrics_respond_to_learning(tmp_path):
     squad = os.path.join(DATA, "squad_tiny")
     task_args = ["--task=qa", f"--init={MINILM}", f"--train={squad}/train.json",
-                 f"--eval={squad}/dev.json", "--max_seq_length=64", "--doc_stride=24",
+                 f"--eval={squad}/dev.json", "--sequence_length=64", "--doc_stride=24",
                  "--max_query_length=16", "--batch_size=16"]
     before, after, trained = _learning_gain(
         tmp_path, task_args, "f1", ["--num_train_epochs=10", "--learning_rate=2e-4"])

@@ -88,7 +88,7 @@ def test_app_writes_its_results(tmp_path):
     os.makedirs(output.parent)
     subprocess.run(
         [sys.executable, "-m", "training.nsp_baseline", f"--vocab={vocab}", f"--corpus={corpus}",
-         f"--eval_corpus={eval_corpus}", "--max_seq_length=24", f"--output={output}"],
+         f"--eval_corpus={eval_corpus}", "--sequence_length=24", f"--output={output}"],
         cwd=ROOT, check=True, capture_output=True, text=True,
     )
     results = json.loads(output.read_text(encoding="utf-8"))

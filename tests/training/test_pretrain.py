@@ -73,8 +73,8 @@ def model_dir(data, tmp_path_factory):
     directory = str(tmp_path_factory.mktemp("pretrain"))
     result = run_pretrain(
         f"--config={config}", f"--corpus={train}", f"--eval_corpus={evaluation}",
-        "--vocab_size=400", "--train_steps=6", f"--model_dir={directory}",
-        "--max_seq_length=32", "--max_predictions_per_seq=5", "--batch_size=8",
+        "--vocabulary_size=400", "--train_steps=6", f"--model_dir={directory}",
+        "--sequence_length=32", "--max_predictions_per_seq=5", "--batch_size=8",
         "--checkpoint_every_steps=3", "--log_every_steps=2",
     )
     assert "final weights sha256" in result.stdout
@@ -105,6 +105,11 @@ def test_outputs_of_a_run(model_dir):
         vocabulary = f.read().split("\n")[:-1]
     assert vocabulary[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     assert len(vocabulary) <= 400
+    # The config file keeps the keys it was first written with.
+    with open(os.path.join(model_dir, "pretrain_config.json")) as f:
+        config = json.load(f)
+    assert (config["vocab_size"], config["max_seq_length"]) == (400, 32)
+    assert "vocabulary_size" not in config and "sequence_length" not in config
 
 
 def test_encoder_and_pretrainer_load(model_dir):
@@ -158,7 +163,7 @@ def test_flag_errors(args, message, tmp_path):
 def test_batch_size_must_split_over_replicas_and_micro_batches(data, tmp_path):
     train, _, config = data
     result = run_pretrain(
-        f"--config={config}", f"--corpus={train}", "--vocab_size=400", "--train_steps=1",
+        f"--config={config}", f"--corpus={train}", "--vocabulary_size=400", "--train_steps=1",
         "--batch_size=6", "--gradient_accumulation_steps=4", f"--model_dir={tmp_path}",
         check=False,
     )
@@ -175,7 +180,7 @@ def test_continues_from_its_own_checkpoint_and_stops_at_a_deadline(model_dir, da
     vocab = os.path.join(model_dir, "vocab.txt")
     result = run_pretrain(
         f"--init_checkpoint={model_dir}", f"--corpus={train}", f"--eval_corpus={evaluation}",
-        "--max_minutes=0.5", f"--model_dir={tmp_path}", "--max_seq_length=32",
+        "--max_minutes=0.5", f"--model_dir={tmp_path}", "--sequence_length=32",
         "--max_predictions_per_seq=5", "--batch_size=8", "--log_every_steps=1",
     )
     assert "encoder and heads" in result.stderr

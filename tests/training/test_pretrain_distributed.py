@@ -28,8 +28,8 @@ def data(tmp_path_factory):
     # One vocabulary for every run, learned once.
     model_dir = os.path.join(directory, "vocabulary_run")
     run_pretrain(
-        f"--config={config}", f"--corpus={train}", "--vocab_size=400", "--train_steps=1",
-        "--batch_size=8", "--max_seq_length=32", f"--model_dir={model_dir}",
+        f"--config={config}", f"--corpus={train}", "--vocabulary_size=400", "--train_steps=1",
+        "--batch_size=8", "--sequence_length=32", f"--model_dir={model_dir}",
     )
     return train, evaluation, config, os.path.join(model_dir, "vocab.txt")
 
@@ -37,7 +37,7 @@ def data(tmp_path_factory):
 def _common_args(data):
     train, _, config, vocab = data
     return [
-        f"--config={config}", f"--corpus={train}", f"--vocab={vocab}", "--max_seq_length=32",
+        f"--config={config}", f"--corpus={train}", f"--vocab={vocab}", "--sequence_length=32",
         "--max_predictions_per_seq=5", "--batch_size=8",
     ]
 
