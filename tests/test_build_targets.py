@@ -15,7 +15,8 @@ file this checks that
   (c) every label in `deps` and `data` names a target, an exported file or a file of its package;
 
 and, since Bazel refuses them when it loads the BUILD files: no dependency cycle, no dependency
-on a target that is not visible to the package, no non-test target depending on a testonly one.
+on a target that is not visible to the package, no non-test target depending on a testonly one;
+and, as STYLE.md asks, `srcs`, `deps` and `data` in buildifier's order.
 
 Two things the `import` statements alone do not show are followed as well:
 - lazy names: a package `__init__.py` that maps public names to modules in a `_PUBLIC_NAMES`
@@ -33,6 +34,7 @@ The `pytest_test` macro (tests/pytest_test.bzl) is read as: `srcs = [<name>.py,
 import ast
 import fnmatch
 import os
+import re
 from dataclasses import dataclass, field
 
 import pytest
@@ -168,7 +170,9 @@ class Workspace:
                 continue
             try:
                 args = [self._evaluate(a, package, build_file) for a in call.args]
-                kwargs = {k.arg: self._evaluate(k.value, package, build_file) for k in call.keywords}
+                kwargs = {
+                    k.arg: self._evaluate(k.value, package, build_file) for k in call.keywords
+                }
             except ValueError as error:
                 self.problems_loading.append(str(error))
                 continue
@@ -222,7 +226,7 @@ class Workspace:
             return self._evaluate(node.left, package, build_file) + self._evaluate(
                 node.right, package, build_file
             )
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "glob":
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "glob":
             include = self._evaluate(node.args[0], package, build_file)
             exclude = [
                 self._evaluate(k.value, package, build_file)
@@ -267,11 +271,11 @@ class Workspace:
 
     def files_of(self, target):
         """Repository-relative paths of the `.py` files in `target`'s srcs."""
-        return [_path(*_split(s)) for s in target.srcs if not s.startswith("@") and s.endswith(".py")]
+        return [_path(*_split(s)) for s in target.srcs if s.startswith("//") and s.endswith(".py")]
 
-    def closure(self, label, seen=None):
+    def closure(self, label):
         """Labels of `label` and of everything it depends on through `deps`."""
-        seen = set() if seen is None else seen
+        seen = set()
         stack = [label]
         while stack:
             current = stack.pop()
@@ -292,7 +296,7 @@ class Workspace:
         package = self.package_of(path)
         if package is None:
             return []
-        label = f"//{package}:{os.path.relpath(path, package) if package else path}"
+        label = f"//{package}:{path[len(package) + 1:] if package else path}"
         owners = [
             t.label
             for t in self.targets.values()
@@ -360,72 +364,81 @@ class Workspace:
 
     def imports(self, path):
         """[(module, line, inside a function)] of the project modules `path` uses."""
-        tree = self.parse(path)
+        with open(self._abs(path), encoding="utf-8") as f:
+            source = f.read()
+        tree = ast.parse(source, path)
         own = self.module_name(path)
         package = own if path.endswith("__init__.py") else own.rpartition(".")[0]
         found = []
         bound = {}  # local name -> module, for lazy attribute access
 
-        def add(module, node):
+        def add(module, node, nested):
             if module.split(".")[0] in PROJECT_PACKAGES:
-                found.append((module, node.lineno, node in nested))
+                found.append((module, node.lineno, nested))
 
-        nested = set()
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-                nested.update(n for n in ast.walk(node) if n is not node)
-        for node in ast.walk(tree):
+        for node, nested in _import_statements(tree.body, nested=False):
             if isinstance(node, ast.Import):
                 for alias in node.names:
-                    add(alias.name, node)
+                    add(alias.name, node, nested)
                     if alias.asname:
                         bound[alias.asname] = alias.name
                     else:
                         bound[alias.name.split(".")[0]] = alias.name.split(".")[0]
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                    module = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    module = node.module
-                # `from a import b`: a's files, or only a.b's (which include a's).
-                names_only = True
-                for alias in node.names:
-                    submodule = f"{module}.{alias.name}"
-                    if alias.name != "*" and self.is_module(submodule):
-                        add(submodule, node)
-                        bound[alias.asname or alias.name] = submodule
-                        continue
-                    names_only = False
-                    if alias.name in self.lazy_names.get(module, {}):
-                        add(self.lazy_names[module][alias.name], node)
-                    elif alias.name in self.reexported.get(module, {}):
-                        add(self.reexported[module][alias.name], node)
-                if not names_only:
-                    add(module, node)
-        # `keras_bert.load_encoder` after `import keras_bert`.
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute):
-                chain = []
-                value = node
-                while isinstance(value, ast.Attribute):
-                    chain.append(value.attr)
-                    value = value.value
-                if not isinstance(value, ast.Name) or value.id not in bound:
+                continue
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module
+            # `from a import b`: a's files, or only a.b's (which include a's).
+            names_only = True
+            for alias in node.names:
+                submodule = f"{module}.{alias.name}"
+                if alias.name != "*" and self.is_module(submodule):
+                    add(submodule, node, nested)
+                    bound[alias.asname or alias.name] = submodule
                     continue
-                module = bound[value.id]
-                for attr in reversed(chain):
-                    if self.is_module(f"{module}.{attr}"):
-                        module = f"{module}.{attr}"
+                names_only = False
+                if alias.name in self.lazy_names.get(module, {}):
+                    add(self.lazy_names[module][alias.name], node, nested)
+                elif alias.name in self.reexported.get(module, {}):
+                    add(self.reexported[module][alias.name], node, nested)
+            if not names_only:
+                add(module, node, nested)
+
+        # `keras_bert.load_encoder` after `import keras_bert` (walked only when such a name is
+        # written after a dot: walking every expression is what would make this check slow).
+        names = {n for m in set(bound.values()) for n in self._names_to_module(m)}
+        if names and re.search(r"\.(%s)\b" % "|".join(map(re.escape, sorted(names))), source):
+            functions = [
+                (n.lineno, n.end_lineno)
+                for n in ast.walk(tree)
+                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            ]
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Attribute):
+                    chain = []
+                    value = node
+                    while isinstance(value, ast.Attribute):
+                        chain.append(value.attr)
+                        value = value.value
+                    if not isinstance(value, ast.Name) or value.id not in bound:
                         continue
-                    name_to_module = {
-                        **self.reexported.get(module, {}),
-                        **self.lazy_names.get(module, {}),
-                    }
-                    if attr in name_to_module:
-                        add(name_to_module[attr], node)
-                    break
-        return found
+                    module = bound[value.id]
+                    for attr in reversed(chain):
+                        if self.is_module(f"{module}.{attr}"):
+                            module = f"{module}.{attr}"
+                            continue
+                        name_to_module = self._names_to_module(module)
+                        if attr in name_to_module:
+                            nested = any(a <= node.lineno <= b for a, b in functions)
+                            add(name_to_module[attr], node, nested)
+                        break
+        # A module imported at the top level and in a function counts as top level.
+        return sorted(found, key=lambda item: (item[2], item[1]))
+
+    def _names_to_module(self, module):
+        return {**self.reexported.get(module, {}), **self.lazy_names.get(module, {})}
 
     def own_package_files(self, path):
         """The `__init__.py` files Python runs before `path` as a module of its package."""
@@ -435,6 +448,21 @@ class Workspace:
             files.append(directory + "/__init__.py")
             directory = os.path.dirname(directory)
         return files
+
+
+def _import_statements(statements, nested):
+    """(Import or ImportFrom statement, inside a function) in `statements`, at any depth."""
+    for statement in statements:
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            yield statement, nested
+            continue
+        inner = nested or isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef))
+        for name in ("body", "orelse", "finalbody"):
+            yield from _import_statements(getattr(statement, name, []), inner)
+        for handler in getattr(statement, "handlers", []):
+            yield from _import_statements(handler.body, inner)
+        for case in getattr(statement, "cases", []):
+            yield from _import_statements(case.body, inner)
 
 
 def _deferred_module(path, module, deferred):
@@ -455,7 +483,7 @@ def ownership_problems(workspace):
             )
     for target in workspace.targets.values():
         for src in target.srcs:
-            if src != PYTEST_MAIN and not workspace.label_exists(src):
+            if not workspace.label_exists(src):
                 problems.append(f"{target.where}: srcs `{src}` does not exist")
     return problems
 
@@ -468,9 +496,7 @@ def import_problems(workspace, deferred=DEFERRED):
             if _split(src)[0] == target.package and src.endswith(".py"):
                 owner_of.setdefault(_path(*_split(src)), target)
     # module whose names owe a deferred import -> (the module it owes, the target deferring it)
-    owed_by = {
-        workspace.module_name(f): (m, owner_of.get(f)) for f, m, _ in deferred
-    }
+    owed_by = {workspace.module_name(f): (m, owner_of.get(f)) for f, m, _ in deferred}
     for path in workspace.python_files:
         target = owner_of.get(path)
         if target is None:
@@ -480,17 +506,14 @@ def import_problems(workspace, deferred=DEFERRED):
         else:
             provided = workspace.provided_files(target.label)
             where = f"the deps of {target.label} ({target.build_file})"
-        needs, seen = [], set()
+        needs = {}  # module -> the first line that needs it
         for module, line, nested in workspace.imports(path):
-            if module in seen:
-                continue  # reported once, at its first line
-            seen.add(module)
             if nested and _deferred_module(path, module, deferred):
                 continue
-            needs.append((module, line))
+            needs.setdefault(module, line)
             if module in owed_by and owed_by[module][1] is not target:
-                needs.append((owed_by[module][0], line))
-        for module, line in needs:
+                needs.setdefault(owed_by[module][0], line)
+        for module, line in needs.items():
             files = workspace.module_files(module)
             if files is None:
                 problems.append(f"{path}:{line}: imports `{module}`, which is not a project module")
@@ -511,8 +534,9 @@ def import_problems(workspace, deferred=DEFERRED):
 
 
 def _hint(workspace, path):
-    owners = workspace.owners(path)
-    return f" (add `{_short(owners[0])}`)" if len(owners) == 1 and owners[0].startswith("//") else ""
+    """Which target to add to the deps for `path`."""
+    owners = [o for o in workspace.owners(path) if o.startswith("//")]
+    return f" (add `{_short(owners[0])}`)" if len(owners) == 1 else ""
 
 
 def _short(label):
@@ -566,7 +590,8 @@ def label_problems(workspace):
                     problems.append(f"{target.where}: {attribute} `{label}` is not visible to it")
                 if dep.testonly and not target.testonly:
                     problems.append(
-                        f"{target.where}: {attribute} `{label}` is testonly and {target.label} is not"
+                        f"{target.where}: {attribute} `{label}` is testonly, "
+                        f"{target.label} is not"
                     )
             labels = getattr(target, attribute)
             if len(set(labels)) != len(labels):
@@ -699,7 +724,9 @@ def test_the_checker_finds_unowned_files_missing_labels_and_cycles(tmp_path):
     assert any(p.startswith("training/a.py: in the srcs of 2 targets") for p in ownership)
     assert any(p.startswith("training/c.py: in the srcs of 0 targets") for p in ownership)
     assert any("deps `//training:gone` does not exist" in p for p in label_problems(workspace))
-    assert cycle_problems(workspace) == ["dependency cycle: //training:a -> //training:b -> //training:a"]
+    assert cycle_problems(workspace) == [
+        "dependency cycle: //training:a -> //training:b -> //training:a"
+    ]
 
 
 def test_the_checker_follows_lazy_names_and_package_inits(tmp_path):
@@ -718,3 +745,33 @@ def test_the_checker_follows_lazy_names_and_package_inits(tmp_path):
     problems = import_problems(workspace, deferred=[])
     assert any(p.startswith("tests/t.py:2: imports `keras_bert.enc`") for p in problems)
     assert any(p.startswith("tests/t.py: its package needs tests/__init__.py") for p in problems)
+
+
+def test_the_checker_makes_the_users_of_a_deferred_import_provide_it(tmp_path):
+    files = {
+        "keras_bert/BUILD": 'py_library(name = "keras_bert", srcs = ["__init__.py"])\n',
+        "keras_bert/__init__.py": "",
+        "keras_bert/models/BUILD": 'py_library(name = "models", srcs = ["__init__.py", "md.py"],'
+        ' deps = ["//keras_bert"], visibility = ["//visibility:public"])\n',
+        "keras_bert/models/__init__.py": "from keras_bert.models.md import load\n",
+        "keras_bert/models/md.py": "def load():\n    from keras_bert.tasks import TASKS\n",
+        "keras_bert/tasks/BUILD": 'py_library(name = "tasks", srcs = ["__init__.py"],'
+        ' deps = ["//keras_bert/models"], visibility = ["//visibility:public"])\n',
+        "keras_bert/tasks/__init__.py": "import keras_bert.models\nTASKS = {}\n",
+        "training/BUILD": 'py_binary(name = "app", srcs = ["app.py"],'
+        ' deps = ["//keras_bert/models"])\n',
+        "training/app.py": "from keras_bert.models import load\n",
+    }
+    deferred = [("keras_bert/models/md.py", "keras_bert.tasks", "a cycle")]
+    workspace = _tree(tmp_path, files)
+    assert deferred_problems(workspace, deferred) == []
+    problems = import_problems(workspace, deferred)
+    assert len(problems) == 1
+    assert problems[0].startswith("training/app.py:1: imports `keras_bert.tasks`")
+
+    # Once the tasks no longer depend on the models, the entry must go.
+    files["keras_bert/tasks/BUILD"] = files["keras_bert/tasks/BUILD"].replace(
+        "//keras_bert/models", "//keras_bert"
+    )
+    workspace = _tree(tmp_path, files)
+    assert "drop the entry" in deferred_problems(workspace, deferred)[0]
