@@ -35,7 +35,6 @@ with the reason (`STRING_INPUT_NOTE`): they cannot run under this emulation.
 """
 
 import datetime
-import hashlib
 import json
 import os
 import shutil
@@ -43,7 +42,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 
 import numpy as np
 from absl import app
@@ -52,11 +50,13 @@ from absl import flags
 from export.core import arm64_runner
 from export.core import evaluation
 from export.core import litert
+from keras_bert import tasks
 from keras_bert.inputs import INPUT_NAMES
 from keras_bert.inputs import sequence_lengths
-from keras_bert import tasks
+from keras_bert.models.model_dir import file_sha256
 from keras_bert.tasks import classification
 from keras_bert.utils import cli
+from keras_bert.utils import deprecation
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -229,10 +229,10 @@ def _vocabulary_from_manifest(manifest_path, manifest):
         )
         for sha_key in _MANIFEST_SHA256_KEYS:
             expected = manifest.get(sha_key)
-            if expected and _sha256(vocabulary_file) != expected:
+            if expected and file_sha256(vocabulary_file) != expected:
                 raise ValueError(
                     f"{manifest_path}: {vocabulary_file} has SHA-256 "
-                    f"{_sha256(vocabulary_file)}, not `{sha_key}` {expected}."
+                    f"{file_sha256(vocabulary_file)}, not `{sha_key}` {expected}."
                 )
         return candidate
     return None
@@ -259,11 +259,7 @@ def tokenizer_settings(tflite_path, vocab=None, sequence_length=None, max_length
         None), `sequence_length` (int).
     """
     if max_length is not _UNSET:
-        warnings.warn(
-            "`tokenizer_settings(max_length=...)` is deprecated: use `sequence_length`.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        deprecation.warn_renamed("tokenizer_settings(max_length=...)", "sequence_length")
         sequence_length = max_length
     manifest_path = litert.manifest_path(tflite_path)
     manifest = litert.read_manifest(tflite_path) or {}
@@ -578,7 +574,7 @@ def skipped_entry(path, input_names, reason):
     return {
         "path": path,
         "bytes": os.path.getsize(path),
-        "sha256": _sha256(path),
+        "sha256": file_sha256(path),
         "inputs": sorted(input_names),
         "skipped": True,
         "reason": reason,
@@ -588,14 +584,6 @@ def skipped_entry(path, input_names, reason):
 
 
 # === Report ===
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _qemu_version():
@@ -628,7 +616,7 @@ def file_entry(path, tokenizer, metrics, x86_info, arm64_info, thresholds):
     return {
         "path": path,
         "bytes": os.path.getsize(path),
-        "sha256": _sha256(path),
+        "sha256": file_sha256(path),
         "kind": "quantized (int8 weights)" if quantized else "float",
         "tokenizer": {_REPORT_TOKENIZER_KEYS.get(key, key): value
                       for key, value in tokenizer.items()},

@@ -34,10 +34,10 @@ import functools
 import hashlib
 import json
 import os
-import warnings
 
 from keras_bert.inputs import INPUT_NAMES
 from keras_bert.utils.atomic import atomic_file
+from keras_bert.utils import deprecation
 
 MODEL_FILE = "model.keras"
 LABEL_MAP_FILE = "label_map.json"
@@ -106,11 +106,7 @@ class ModelDir:
     @property
     def max_seq_length(self):
         """Deprecated name of `sequence_length` (the key of `finetune_config.json`)."""
-        warnings.warn(
-            "`ModelDir.max_seq_length` is deprecated: use `sequence_length`.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        deprecation.warn_renamed("ModelDir.max_seq_length", "sequence_length")
         return self.sequence_length
 
     @property

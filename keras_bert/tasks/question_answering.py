@@ -22,7 +22,6 @@ import dataclasses
 import json
 import re
 import string
-import warnings
 
 import numpy as np
 
@@ -34,6 +33,7 @@ from keras_bert.tasks.task import Task
 from keras_bert.text.span_labeler_preprocessor import SpanLabelerPreprocessor
 from keras_bert.text.span_labeler_preprocessor import window_starts  # noqa: F401 (public)
 from keras_bert.text.words import split_words_batch
+from keras_bert.utils import deprecation
 
 # Examples preprocessed per call: bounds the memory of the ragged intermediates.
 _PREPROCESS_CHUNK = 1024
@@ -230,11 +230,7 @@ def convert_examples(
         `Features`.
     """
     if max_seq_length is not None:
-        warnings.warn(
-            "`convert_examples(max_seq_length=...)` is deprecated: use `sequence_length`.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        deprecation.warn_renamed("convert_examples(max_seq_length=...)", "sequence_length")
         sequence_length = max_seq_length
     if sequence_length is None:
         sequence_length = QuestionAnsweringTask.default_sequence_length

@@ -15,7 +15,6 @@ Sentences become model inputs through the task's preprocessor,
 """
 
 import dataclasses
-import warnings
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from keras_bert.inputs import INPUT_NAMES
 from keras_bert.tasks.classification import softmax
 from keras_bert.tasks.task import Task
 from keras_bert.text.token_classifier_preprocessor import TokenClassifierPreprocessor
+from keras_bert.utils import deprecation
 
 # Sentences preprocessed per call: bounds the memory of the ragged intermediates.
 _PREPROCESS_CHUNK = 4096
@@ -179,11 +179,7 @@ def convert_sentences(tokenizer, sentences, sequence_length=None, tag_ids=None,
         `Features`.
     """
     if max_seq_length is not None:
-        warnings.warn(
-            "`convert_sentences(max_seq_length=...)` is deprecated: use `sequence_length`.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        deprecation.warn_renamed("convert_sentences(max_seq_length=...)", "sequence_length")
         sequence_length = max_seq_length
     if sequence_length is None:
         sequence_length = TokenClassificationTask.default_sequence_length
@@ -334,11 +330,8 @@ class TokenClassificationTask(Task):
 
     def __init__(self, sequence_length=None, max_seq_length=None):
         if max_seq_length is not None:
-            warnings.warn(
-                "`TokenClassificationTask(max_seq_length=...)` is deprecated: use "
-                "`sequence_length`.",
-                DeprecationWarning,
-                stacklevel=2,
+            deprecation.warn_renamed(
+                "TokenClassificationTask(max_seq_length=...)", "sequence_length"
             )
             sequence_length = max_seq_length
         if sequence_length is None:

@@ -3,7 +3,6 @@
 import functools
 import json
 import os
-import warnings
 
 import keras
 import numpy as np
@@ -13,6 +12,7 @@ import tensorflow_text as tf_text
 from keras_bert.text import reference_normalization
 from keras_bert.text.normalizer_model_builder import build_normalizer_model
 from keras_bert.text.reference_normalization import in_ranges
+from keras_bert.utils import deprecation
 
 # The special tokens BERT vocabularies carry and Hugging Face tokenizers match in raw text.
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -328,11 +328,7 @@ class BertTokenizer(keras.layers.Layer):
         )
 
         if max_length is not _UNSET:
-            warnings.warn(
-                "`BertTokenizer.pack(max_length=...)` is deprecated: use `sequence_length`.",
-                DeprecationWarning,
-                stacklevel=2,
-            )
+            deprecation.warn_renamed("BertTokenizer.pack(max_length=...)", "sequence_length")
             sequence_length = max_length
         if sequence_length is not None and (
             isinstance(sequence_length, bool)

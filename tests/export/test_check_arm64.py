@@ -118,7 +118,7 @@ def test_tokenizer_settings_from_export_manifest(tmp_path):
     _write(tmp_path / "vocab.txt", "[UNK]\n")
     manifest = {
         "vocab": "model.vocab.txt",
-        "vocab_sha256": check_arm64._sha256(vocab),
+        "vocab_sha256": check_arm64.file_sha256(vocab),
         "lower_case": False,
         "max_seq_length": 96,
     }
