@@ -212,7 +212,6 @@ def read_eval_tsv(path, limit=0):
 _MANIFEST_VOCABULARY_KEYS = ("vocab", "vocabulary_path", "vocab_path", "vocabulary")
 _MANIFEST_SHA256_KEYS = ("vocab_sha256", "vocabulary_sha256")
 DEFAULT_SEQUENCE_LENGTH = 128
-_UNSET = object()
 
 
 def _vocabulary_from_manifest(manifest_path, manifest):
@@ -238,7 +237,7 @@ def _vocabulary_from_manifest(manifest_path, manifest):
     return None
 
 
-def tokenizer_settings(tflite_path, vocab=None, sequence_length=None, max_length=_UNSET):
+def tokenizer_settings(tflite_path, vocab=None, sequence_length=None, max_length=deprecation.UNSET):
     """How to tokenize for `tflite_path`: the flags' values, else its manifest's, else defaults.
 
     The vocabulary is `vocab`, else the one the manifest names (an entry of
@@ -258,9 +257,10 @@ def tokenizer_settings(tflite_path, vocab=None, sequence_length=None, max_length
         dict: `vocabulary` (a vocab.txt or a directory holding one), `lower_case` (bool or
         None), `sequence_length` (int).
     """
-    if max_length is not _UNSET:
-        deprecation.warn_renamed("tokenizer_settings(max_length=...)", "sequence_length")
-        sequence_length = max_length
+    sequence_length = deprecation.renamed_argument(
+        "tokenizer_settings(max_length=...)", max_length, "sequence_length", sequence_length,
+        unset=deprecation.UNSET,
+    )
     manifest_path = litert.manifest_path(tflite_path)
     manifest = litert.read_manifest(tflite_path) or {}
     if sequence_length is None:

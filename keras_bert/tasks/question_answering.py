@@ -229,18 +229,13 @@ def convert_examples(
     Returns:
         `Features`.
     """
-    if max_seq_length is not None:
-        deprecation.warn_renamed("convert_examples(max_seq_length=...)", "sequence_length")
-        sequence_length = max_seq_length
+    sequence_length = deprecation.renamed_argument(
+        "convert_examples(max_seq_length=...)", max_seq_length, "sequence_length",
+        sequence_length,
+    )
     if sequence_length is None:
         sequence_length = QuestionAnsweringTask.default_sequence_length
-    if sequence_length < max_query_length + 4:
-        raise ValueError(
-            f"`sequence_length` ({sequence_length}) must exceed `max_query_length` "
-            f"({max_query_length}) + 3 special tokens."
-        )
-    if doc_stride < 1:
-        raise ValueError(f"`doc_stride` must be a positive integer, received {doc_stride!r}.")
+    # The preprocessor checks the lengths and the stride.
     preprocessor = SpanLabelerPreprocessor(
         tokenizer, sequence_length, doc_stride=doc_stride, max_query_length=max_query_length
     )

@@ -178,9 +178,10 @@ def convert_sentences(tokenizer, sentences, sequence_length=None, tag_ids=None,
     Returns:
         `Features`.
     """
-    if max_seq_length is not None:
-        deprecation.warn_renamed("convert_sentences(max_seq_length=...)", "sequence_length")
-        sequence_length = max_seq_length
+    sequence_length = deprecation.renamed_argument(
+        "convert_sentences(max_seq_length=...)", max_seq_length, "sequence_length",
+        sequence_length,
+    )
     if sequence_length is None:
         sequence_length = TokenClassificationTask.default_sequence_length
     return preprocess(TokenClassifierPreprocessor(tokenizer, sequence_length), sentences, tag_ids)
@@ -329,11 +330,10 @@ class TokenClassificationTask(Task):
     selection_metric = "f1"
 
     def __init__(self, sequence_length=None, max_seq_length=None):
-        if max_seq_length is not None:
-            deprecation.warn_renamed(
-                "TokenClassificationTask(max_seq_length=...)", "sequence_length"
-            )
-            sequence_length = max_seq_length
+        sequence_length = deprecation.renamed_argument(
+            "TokenClassificationTask(max_seq_length=...)", max_seq_length, "sequence_length",
+            sequence_length,
+        )
         if sequence_length is None:
             sequence_length = self.default_sequence_length
         self.sequence_length = sequence_length

@@ -23,9 +23,6 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _LETTER_PLACEHOLDERS = ("\ue000", "\ue001", "\ue002")
 _PUNCTUATION_PLACEHOLDERS = ("\u2e3b", "\u2e3a", "\u2e31", "\u2e30")
 
-# Marks an argument that was not given (`None` is a meaningful value).
-_UNSET = object()
-
 # The most word pieces a literal special token such as "[MASK]" can produce after its "[".
 _MAX_SPECIAL_TOKEN_PIECES = 5
 
@@ -305,7 +302,7 @@ class BertTokenizer(keras.layers.Layer):
     def call(self, inputs):
         return self.tokenize(inputs)
 
-    def pack(self, texts, texts_pair=None, sequence_length=128, max_length=_UNSET):
+    def pack(self, texts, texts_pair=None, sequence_length=128, max_length=deprecation.UNSET):
         """Tokenizes and packs texts as `[CLS] A [SEP]` or `[CLS] A [SEP] B [SEP]`.
 
         A shortcut for `TextClassifierPreprocessor(self, sequence_length)(texts, texts_pair)`,
@@ -327,9 +324,10 @@ class BertTokenizer(keras.layers.Layer):
             TextClassifierPreprocessor,
         )
 
-        if max_length is not _UNSET:
-            deprecation.warn_renamed("BertTokenizer.pack(max_length=...)", "sequence_length")
-            sequence_length = max_length
+        sequence_length = deprecation.renamed_argument(
+            "BertTokenizer.pack(max_length=...)", max_length, "sequence_length",
+            sequence_length, unset=deprecation.UNSET,
+        )
         if sequence_length is not None and (
             isinstance(sequence_length, bool)
             or not isinstance(sequence_length, int)

@@ -1,6 +1,7 @@
 """The base of the task preprocessors: the tokenizer, the one `BertPacker`, their config."""
 
 import keras
+import tensorflow as tf
 
 from keras_bert.text.bert_packer import BertPacker
 
@@ -45,6 +46,24 @@ class Preprocessor(keras.layers.Layer):
             name="packer",
         )
         self.built = True
+
+    def tokenize_batch(self, texts, name="texts"):
+        """Token ids of a batch of texts, without special tokens.
+
+        Args:
+            texts: string `Tensor` of shape `(batch_size,)`, or a list of str.
+            name: str. The argument named by the error for another shape.
+
+        Returns:
+            int32 `tf.RaggedTensor` of shape `(batch_size, None)`.
+        """
+        texts = tf.convert_to_tensor(texts, dtype=tf.string)
+        if texts.shape.rank != 1:
+            raise ValueError(
+                f"`{name}` must be a string tensor of shape (batch_size,), received shape "
+                f"{texts.shape}."
+            )
+        return self.tokenizer.tokenize(texts)
 
     def get_config(self):
         config = super().get_config()

@@ -152,14 +152,7 @@ class PretrainerPreprocessor(Preprocessor):
         Returns:
             int32 `tf.RaggedTensor` of shape `(batch_size, None)`.
         """
-        texts = tf.convert_to_tensor(texts, dtype=tf.string)
-        if texts.shape.rank != 1:
-            raise ValueError(
-                f"`texts` must be a string tensor of shape (batch_size,), received shape "
-                f"{texts.shape}."
-            )
-        token_ids, row_splits = self.tokenizer.tokenize_flat(texts)
-        return tf.RaggedTensor.from_row_splits(token_ids, row_splits, validate=False)
+        return self.tokenize_batch(texts)
 
     def tokenize_documents(self, documents, batch_size=1024, progress=None):
         """Token ids of every line of every document, `batch_size` lines per graph call.

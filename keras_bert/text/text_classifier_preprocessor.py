@@ -2,7 +2,6 @@
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_bert.inputs import INPUT_NAMES
 from keras_bert.text.preprocessor import Preprocessor
@@ -65,20 +64,9 @@ class TextClassifierPreprocessor(Preprocessor):
                 f"`texts` ({len(texts)} texts) and `texts_pair` ({len(texts_pair)} texts) must "
                 "have the same length."
             )
-        first = self._tokenize(texts, "texts")
-        second = None if texts_pair is None else self._tokenize(texts_pair, "texts_pair")
+        first = self.tokenize_batch(texts, "texts")
+        second = None if texts_pair is None else self.tokenize_batch(texts_pair, "texts_pair")
         return self.packer(first, second)
-
-    def _tokenize(self, texts, name):
-        """int32 `tf.RaggedTensor` `(batch_size, None)` of a `(batch_size,)` string batch."""
-        texts = tf.convert_to_tensor(texts, dtype=tf.string)
-        if texts.shape.rank != 1:
-            raise ValueError(
-                f"`{name}` must be a string tensor of shape (batch_size,), received shape "
-                f"{texts.shape}."
-            )
-        token_ids, row_splits = self.tokenizer.tokenize_flat(texts)
-        return tf.RaggedTensor.from_row_splits(token_ids, row_splits, validate=False)
 
     def pack_numpy(self, texts, texts_pair=None):
         """The packed inputs of a list of texts (of any size), as numpy int32 arrays.
