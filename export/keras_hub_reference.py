@@ -45,8 +45,7 @@ def define_flags():
 def _check_flags(argv):
     """The checks of the flags that read the disk."""
     del argv  # no positional arguments
-    if not os.path.isdir(FLAGS.model_dir):
-        raise cli.FlagError("model_dir", FLAGS.model_dir, "not a directory.")
+    cli.check_paths(directories=["model_dir"])
 
 
 def keras_hub_classifier(encoder_config, num_classes):

@@ -106,10 +106,7 @@ def define_flags():
 def _check_flags(argv):
     """The checks of the flags that read the disk (before anything is written to --out)."""
     del argv  # no positional arguments
-    if not os.path.isdir(FLAGS.model_dir):
-        raise cli.FlagError("model_dir", FLAGS.model_dir, "not a directory.")
-    if FLAGS.eval is not None and not os.path.isfile(FLAGS.eval):
-        raise cli.FlagError("eval", FLAGS.eval, "not a file.")
+    cli.check_paths(directories=["model_dir"], files=["eval"])
     if os.path.exists(FLAGS.out) and not os.path.isdir(FLAGS.out):
         raise cli.FlagError("out", FLAGS.out, "is a file, not a directory.")
 
@@ -127,15 +124,15 @@ TOKEN_ID_SIGNATURE = "predict_token_ids"
 
 
 
-def _serving_module(model, info, text_signature=True):
+def _serving_module(model, info, serving, text_signature=True):
     """A `tf.Module` holding the model, the vocabulary asset and the signatures.
 
     The text signature runs the model directory's preprocessor (`info.preprocessor`) in the
-    graph. Without `text_signature`, `serving_default` is the token-id signature and the graph
+    graph; every signature ends in the task's `serving.outputs` (`keras_bert.tasks.ServingSpec`).
+    Without `text_signature`, `serving_default` is the token-id signature and the graph
     has no tensorflow-text op.
     """
     preprocessor = info.preprocessor
-    serving = graphs.check_exported_task(info).serving
     module = tf.Module()
     module.vocabulary = tf.saved_model.Asset(info.vocabulary_path)
 
@@ -218,7 +215,7 @@ def export_saved_model(model_dir, out, version=None, overwrite=False, eval_path=
             (then nothing is published).
     """
     info = model_dir_lib.load_model_dir(model_dir, load_model=False)
-    graphs.check_exported_task(info)
+    serving = graphs.check_exported_task(info).serving
     out = os.path.abspath(os.fspath(out))
     if version is None:
         version = next_version(out)
@@ -230,7 +227,7 @@ def export_saved_model(model_dir, out, version=None, overwrite=False, eval_path=
             f"Version directory {final_path} already exists; pass a new `version` or `overwrite`."
         )
     model = info.load_model()
-    module, signatures = _serving_module(model, info, text_signature)
+    module, signatures = _serving_module(model, info, serving, text_signature)
 
     os.makedirs(out, exist_ok=True)
     # A leading dot and no digits-only name: TF Serving ignores the directory while it is built.

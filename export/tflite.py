@@ -154,12 +154,7 @@ def _check_int8_flags(values):
 def _check_flags(argv):
     """The checks of the flags that read the disk (before anything is written to --out)."""
     del argv  # no positional arguments
-    if not os.path.isdir(FLAGS.model_dir):
-        raise cli.FlagError("model_dir", FLAGS.model_dir, "not a directory.")
-    for name in ("eval", "calibration_data"):
-        path = getattr(FLAGS, name)
-        if path is not None and not os.path.isfile(path):
-            raise cli.FlagError(name, path, "not a file.")
+    cli.check_paths(directories=["model_dir"], files=["eval", "calibration_data"])
 
 
 # The flag behind each argument of `convert` that its errors name.

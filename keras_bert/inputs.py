@@ -5,6 +5,7 @@ named by `INPUT_NAMES`; this module is the only place that spells the tuple, and
 place that cuts padding off a batch (`trim_to_longest`).
 
 - `INPUT_NAMES`: `("token_ids", "segment_ids", "padding_mask")`.
+- `PRETRAINER_INPUT_NAMES`: those and `masked_positions`, what `BertPretrainer` takes.
 - `IGNORED_LABEL`: the per-token target that losses and metrics skip (-100).
 - `sequence_lengths(inputs)`: real tokens per example, from `padding_mask`.
 - `trim_to_longest(inputs)`: the batch cut to its longest real sequence (numpy or tensors).
@@ -15,6 +16,8 @@ place that cuts padding off a batch (`trim_to_longest`).
 import numpy as np
 
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
+# `BertPretrainer`'s inputs: the same, and the positions of the masked tokens.
+PRETRAINER_INPUT_NAMES = (*INPUT_NAMES, "masked_positions")
 # Per-token targets of positions that carry no label (special tokens, later word pieces,
 # padding): `BertTokenClassifier`'s loss and metrics ignore them.
 IGNORED_LABEL = -100

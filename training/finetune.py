@@ -326,10 +326,7 @@ def training_steps(num_examples, batch_size, num_train_epochs, max_train_steps):
 
 def _check_flags():
     """The checks of the flags that read the disk (the others run at parsing)."""
-    for name in ("train", "dev", "eval"):
-        path = getattr(FLAGS, name)
-        if path is not None and not os.path.isfile(path):
-            raise cli.FlagError(name, path, "not a file.")
+    cli.check_paths(files=["train", "dev", "eval"])
     _check_model_dir(FLAGS.model_dir, FLAGS.overwrite)
 
 

@@ -18,7 +18,6 @@ Example:
 """
 
 import json
-import os
 
 import numpy as np
 from absl import app
@@ -55,10 +54,7 @@ def define_flags():
 def _check_flags(argv):
     """The checks of the flags that read the disk."""
     del argv  # main refuses positional arguments
-    for name in ("vocab", "corpus", "eval_corpus"):
-        path = getattr(FLAGS, name)
-        if not os.path.isfile(path):
-            raise cli.FlagError(name, path, "not a file.")
+    cli.check_paths(files=["vocab", "corpus", "eval_corpus"])
 
 
 def segment_sets(inputs, labels):

@@ -49,8 +49,7 @@ flags.register_validator("batch_size", lambda value: value >= 1, "must be positi
 def _check_flags(argv):
     """The checks of the flags that read the disk (before stdin is read)."""
     del argv  # the texts
-    if not os.path.isdir(FLAGS.model_dir):
-        raise cli.FlagError("model_dir", FLAGS.model_dir, "not a directory.")
+    cli.check_paths(directories=["model_dir"])
 
 
 def read_inputs(argv, stdin=None):

@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_bert.inputs import INPUT_NAMES
+from keras_bert.inputs import PRETRAINER_INPUT_NAMES
 from keras_bert.layers import validation
 from keras_bert.layers.masked_lm_head import MaskedLMHead
 
@@ -104,7 +105,7 @@ class BertPretrainer(keras.Model):
         # === Functional Model ===
         inputs = {
             name: keras.Input(shape=(None,), dtype="int32", name=name)
-            for name in INPUT_NAMES + ("masked_positions",)
+            for name in PRETRAINER_INPUT_NAMES
         }
         encoder_outputs = encoder(
             {name: inputs[name] for name in INPUT_NAMES}

@@ -6,12 +6,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_bert.inputs import INPUT_NAMES
 from keras_bert.text.masked_lm_masker import MaskedLMMasker
 from keras_bert.text.preprocessor import Preprocessor
 
-# What `BertPretrainer` takes, and what it trains on.
-PRETRAINER_INPUT_NAMES = (*INPUT_NAMES, "masked_positions")
+# What `BertPretrainer` trains on (its inputs: `keras_bert.inputs.PRETRAINER_INPUT_NAMES`).
 PRETRAINER_LABEL_NAMES = ("masked_ids", "masked_weights", "next_sentence_label")
 
 

@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from keras_bert.inputs import INPUT_NAMES
+from keras_bert.inputs import PRETRAINER_INPUT_NAMES
 
 # Feature name -> (dtype, is a per-prediction feature) for the TFRecord examples.
 _INT_SEQUENCE_FEATURES = INPUT_NAMES
@@ -84,7 +85,7 @@ def load_pretraining_dataset(
         features = tf.io.parse_example(serialized, spec)
         inputs = {
             name: tf.cast(features[name], tf.int32)
-            for name in (*_INT_SEQUENCE_FEATURES, "masked_positions")
+            for name in PRETRAINER_INPUT_NAMES
         }
         labels = {
             "masked_ids": tf.cast(features["masked_ids"], tf.int32),

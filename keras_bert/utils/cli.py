@@ -105,6 +105,26 @@ def flag_context(flag, value=None, flag_values=flags.FLAGS):
         raise FlagError(name, value, _message(error)) from error
 
 
+def check_paths(files=(), directories=(), flag_values=flags.FLAGS):
+    """Raises `FlagError` for the first flag whose path is missing (unset flags pass).
+
+    For an app's `check`: the directories are checked first, then the files, each in order.
+
+    Args:
+        files: sequence of str. Flags that must name an existing file.
+        directories: sequence of str. Flags that must name an existing directory.
+        flag_values: The `FlagValues`. Defaults to `flags.FLAGS`.
+    """
+    for names, exists, problem in (
+        (directories, os.path.isdir, "not a directory."),
+        (files, os.path.isfile, "not a file."),
+    ):
+        for name in names:
+            path = flag_values[name].value
+            if path is not None and not exists(path):
+                raise FlagError(name, path, problem)
+
+
 class _DeprecatedAlias(flags.Flag):
     """A flag that forwards its value to `original` and notes that it was used."""
 

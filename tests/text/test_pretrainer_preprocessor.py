@@ -14,7 +14,7 @@ from keras_bert.text import MaskedLMMasker
 from keras_bert.text import PretrainerPreprocessor
 from keras_bert.text import PretrainingExampleBuilder
 from keras_bert.text import read_documents
-from keras_bert.text.pretrainer_preprocessor import PRETRAINER_INPUT_NAMES
+from keras_bert.inputs import PRETRAINER_INPUT_NAMES
 from keras_bert.text.pretrainer_preprocessor import PRETRAINER_LABEL_NAMES
 from tests.text.shared_data import WIKITEXT
 from tests.text.shared_data import requires_shared

@@ -71,6 +71,22 @@ def test_flag_context_turns_value_and_os_errors_into_flag_errors(flag_values):
             raise TypeError("unsupported operand")
 
 
+def test_check_paths_names_the_first_missing_directory_then_file(flag_values, tmp_path):
+    data = tmp_path / "train.tsv"
+    data.write_text("sentence\tlabel\n")
+    flag_values(["app", f"--model_dir={tmp_path}", f"--train={data}"])
+    cli.check_paths(directories=["model_dir"], files=["train"], flag_values=flag_values)
+    flag_values["train"].value = str(tmp_path)  # a directory where a file is wanted
+    with pytest.raises(cli.FlagError, match=r"^`--train` \('.*'\): not a file\.$"):
+        cli.check_paths(directories=["model_dir"], files=["train"], flag_values=flag_values)
+    flag_values["model_dir"].value = str(tmp_path / "missing")
+    with pytest.raises(cli.FlagError, match=r"^`--model_dir` \('.*missing'\): not a directory"):
+        cli.check_paths(directories=["model_dir"], files=["train"], flag_values=flag_values)
+    flag_values["model_dir"].value = None  # unset flags are not checked
+    with pytest.raises(cli.FlagError, match=r"`--train`"):
+        cli.check_paths(directories=["model_dir"], files=["train"], flag_values=flag_values)
+
+
 def test_deprecated_alias_forwards_its_value_and_is_named_as_typed(flag_values):
     flag_values(["prog", "--max_seq_length=16"])
     assert flag_values.sequence_length == 16 and flag_values.max_seq_length == 16

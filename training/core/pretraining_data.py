@@ -18,6 +18,9 @@ import os
 
 import numpy as np
 
+from keras_bert.inputs import INPUT_NAMES
+from keras_bert.inputs import PRETRAINER_INPUT_NAMES
+
 # Seed of the evaluation examples built from a raw corpus: `training.pretrain` and
 # `training.nsp_baseline` build the same pairs from the same file.
 DEFAULT_EVAL_SEED = 12345
@@ -65,8 +68,6 @@ class CorpusExamples:
             )
         self.num_tokens = sum(len(line) for document in self.documents for line in document)
         self.short_seq_prob = short_seq_prob
-        self.sequence_length = sequence_length
-        self.max_predictions_per_seq = max_predictions_per_seq
 
     def builder(self, seed):
         from keras_bert.text.pretraining_example_builder import PretrainingExampleBuilder
@@ -92,18 +93,16 @@ class CorpusExamples:
         """An endless `tf.data.Dataset` of `(inputs, labels)` batches of `batch_size`."""
         import tensorflow as tf
 
-        sequence = tf.TensorSpec([self.sequence_length], tf.int32)
-        predictions = tf.TensorSpec([self.max_predictions_per_seq], tf.int32)
+        sequence_length = self.preprocessor.sequence_length
+        max_predictions = self.preprocessor.max_predictions_per_seq
+        predictions = tf.TensorSpec([max_predictions], tf.int32)
         signature = (
             {
-                "token_ids": sequence,
-                "segment_ids": sequence,
-                "padding_mask": sequence,
-                "masked_positions": predictions,
-            },
+                name: tf.TensorSpec([sequence_length], tf.int32) for name in INPUT_NAMES
+            } | {"masked_positions": predictions},
             {
                 "masked_ids": predictions,
-                "masked_weights": tf.TensorSpec([self.max_predictions_per_seq], tf.float32),
+                "masked_weights": tf.TensorSpec([max_predictions], tf.float32),
                 "next_sentence_label": tf.TensorSpec([], tf.int32),
             },
         )
@@ -120,8 +119,6 @@ class CorpusExamples:
 
 
 def _split(example):
-    from keras_bert.text.pretrainer_preprocessor import PRETRAINER_INPUT_NAMES
-
     inputs = {name: example[name].astype(np.int32) for name in PRETRAINER_INPUT_NAMES}
     labels = {
         "masked_ids": example["masked_ids"].astype(np.int32),
@@ -132,7 +129,6 @@ def _split(example):
 
 
 def _stack(examples):
-    from keras_bert.text.pretrainer_preprocessor import PRETRAINER_INPUT_NAMES
     from keras_bert.text.pretrainer_preprocessor import PRETRAINER_LABEL_NAMES
 
     if not examples:
