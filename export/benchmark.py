@@ -14,10 +14,20 @@ thread count, then for each length `--warmup` untimed and `--runs` timed calls o
 padded to the largest length (what a fixed-shape model would pay). String files get a text of
 repeated one-token words that packs to the length.
 
+Files of every task are timed alike (classification, token classification, sentence
+embeddings, question answering): only the inputs matter, the outputs are ignored. A token-id
+file whose inputs have a fixed length (question answering's `(1, sequence_length)`) runs at that
+length only: full, and with `--padded_tokens` real tokens padded to it; the other `--lengths`
+are skipped, and its entry says so (`skipped_lengths`, `note`).
+
+The speed of int8 files depends on the CPU's int8 dot-product instructions (see
+`export/core/cpu.py`): the output starts with a line naming the CPU, its int8 features and what
+they mean for dynamic int8, and `OUT.json`'s `machine` records them.
+
 Writes `OUT.json` (per file: size, peak and baseline resident memory, p50/p90/p99/mean latency in
 milliseconds per length and thread count, speed-ups, and the load average before and after, which
 shows whether other work competed for the cores) and `OUT.png` (p50 latency against length, one
-line per file and thread count, and file sizes).
+line per file and thread count, and file sizes; titled with the CPU).
 """
 
 import json
@@ -33,6 +43,8 @@ import numpy as np
 from absl import app
 from absl import flags
 
+from export.core import arm64_runner
+from export.core import cpu
 from keras_bert.inputs import INPUT_NAMES
 from keras_bert.utils import cli
 
@@ -121,12 +133,30 @@ def _time_calls(call, warmup, runs):
     return seconds
 
 
-def _cases(lengths, padded_tokens, is_text):
-    """`(real_tokens, length)` of every timed input."""
+def _cases(lengths, padded_tokens, is_text, fixed_length=None):
+    """`(real_tokens, length)` of every timed input.
+
+    A file of `fixed_length` runs at that length only: full, and with `padded_tokens` real
+    tokens padded to it.
+    """
+    if fixed_length:
+        cases = [(fixed_length, fixed_length)]
+        if padded_tokens and padded_tokens < fixed_length:
+            cases.append((padded_tokens, fixed_length))
+        return cases
     cases = [(length, length) for length in lengths]
     if padded_tokens and not is_text:
         cases.append((padded_tokens, max(lengths)))
     return cases
+
+
+def token_id_fixed_length(path, manifest):
+    """The one input length of a token-id file, or None when it takes any length.
+
+    From the manifest's `inputs` (what `export.tflite` records), else from the file's signature.
+    """
+    details = manifest.get("inputs") or arm64_runner.signature_input_details(path)
+    return arm64_runner.fixed_length(details)
 
 
 def _filler_text(word, real_tokens):
@@ -153,7 +183,8 @@ def pack_token_id_feeds(path, lengths, padded_tokens):
     _, word = _filler_token(manifest, vocabulary)
     tokenizer = keras_bert.load_tokenizer(vocabulary, lower_case=manifest.get("lower_case"))
     feeds = {}
-    for real, shape in _cases(lengths, padded_tokens, is_text=False):
+    fixed_length = token_id_fixed_length(path, manifest)
+    for real, shape in _cases(lengths, padded_tokens, is_text=False, fixed_length=fixed_length):
         preprocessor = TextClassifierPreprocessor(tokenizer, sequence_length=shape)
         packed = preprocessor.pack_numpy([_filler_text(word, real).decode()])
         for name in INPUT_NAMES:
@@ -179,28 +210,45 @@ def benchmark_file(path, lengths, threads, runs, warmup, padded_tokens, feeds_pa
     baseline_rss = _rss_bytes()
     vocabulary = os.path.join(os.path.dirname(os.path.abspath(path)), manifest["vocab"])
     _, word = _filler_token(manifest, vocabulary)
+    fixed_length = None
     if not is_text:
         token_id_feeds = np.load(feeds_path)
+        fixed_length = token_id_fixed_length(path, manifest)
     results = []
     for num_threads in threads:
         interpreter = litert.make_interpreter(path, num_threads=num_threads, custom_ops=is_text)
         runner = interpreter.get_signature_runner()
-        for real, shape in _cases(lengths, padded_tokens, is_text):
+        for real, shape in _cases(lengths, padded_tokens, is_text, fixed_length):
             if is_text:
                 feed = {"text": np.array([_filler_text(word, real)], dtype=object)}
             else:
-                feed = {name: token_id_feeds[f"{real}_{shape}_{name}"] for name in INPUT_NAMES}
+                # Inputs by their role: a QA file may name them as its client does (`ids`).
+                feed = {
+                    name: token_id_feeds[
+                        f"{real}_{shape}_{arm64_runner.input_role(name)}"
+                    ].astype(detail["dtype"])
+                    for name, detail in runner.get_input_details().items()
+                }
             seconds = _time_calls(lambda feed=feed: runner(**feed), warmup, runs)
             results.append({
                 "threads": num_threads, "length": shape, "real_tokens": real, "runs": runs,
                 **_percentiles(seconds),
             })
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    skipped_lengths = [length for length in lengths if length != fixed_length]
     return {
         "path": os.path.abspath(path),
         "size_bytes": os.path.getsize(path),
+        "task": manifest.get("task"),
         "quantization": manifest.get("quantization"),
         "input_kind": manifest.get("input_kind"),
+        "fixed_length": fixed_length,
+        "skipped_lengths": skipped_lengths if fixed_length else [],
+        "note": (
+            f"fixed input length {fixed_length}: timed at {fixed_length} only (full, and "
+            f"{padded_tokens} real tokens padded to it); lengths {skipped_lengths} skipped"
+            if fixed_length else None
+        ),
         "baseline_rss_bytes": baseline_rss,
         "peak_rss_bytes": peak_rss,
         "model_peak_rss_bytes": peak_rss - baseline_rss if baseline_rss else None,
@@ -262,7 +310,7 @@ def _speedups(entries, lengths, threads, padded_tokens):
             f"{n}threads_{length}": _ratio(_p50(first, n, length), _p50(entry, n, length))
             for n in threads for length in lengths
         }
-        if padded_tokens and entry["input_kind"] == "token_ids":
+        if padded_tokens and entry["input_kind"] == "token_ids" and not entry.get("fixed_length"):
             longest = max(lengths)
             entry["p50_speedup_exact_vs_padded"] = {
                 f"{n}threads": _ratio(_p50(entry, n, longest, padded_tokens),
@@ -277,8 +325,9 @@ def _ratio(numerator, denominator):
     return numerator / denominator
 
 
-def write_chart(path, entries):
-    """p50 latency against length, one line per file and thread count (a PNG)."""
+def write_chart(path, entries, title=None):
+    """p50 latency against length, one line per file and thread count (a PNG), under `title`
+    (the CPU, say)."""
     import matplotlib  # pylint: disable=import-outside-toplevel
 
     matplotlib.use("Agg")
@@ -308,6 +357,8 @@ def write_chart(path, entries):
     axes[1].set_xticks(range(len(entries)), names, rotation=20, ha="right", fontsize=8)
     axes[1].set_ylabel("file size (MB)")
     axes[1].set_title("Size")
+    if title:
+        figure.suptitle(title, fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     pyplot.close(figure)
@@ -344,6 +395,9 @@ def run(files, out="benchmark", lengths=(16, 32, 64, 128), threads=(1, 2), runs=
         raise ValueError(
             f"`lengths` must be >= 3 and `padded_tokens` ({padded_tokens}) within them."
         )
+    cpu_info = cpu.read_cpu_info()
+    # The CPU first: int8 files are fast only with int8 dot products, so every figure needs it.
+    log(cpu.describe(cpu_info))
     entries = []
     for path, name in zip(files, names):
         log(f"benchmark: {name}")
@@ -359,7 +413,13 @@ def run(files, out="benchmark", lengths=(16, 32, 64, 128), threads=(1, 2), runs=
     _speedups(entries, lengths, threads, padded_tokens)
     report = {
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpu_count": os.cpu_count(), "python": platform.python_version()},
+                    "cpu_count": os.cpu_count(), "python": platform.python_version(),
+                    "cpu_model": cpu_info["model_name"],
+                    "architecture": cpu_info["architecture"],
+                    "int8_features": cpu_info["features"],
+                    "int8_group": cpu_info["int8_group"],
+                    "int8_summary": cpu_info["summary"],
+                    "cpu_line": cpu.describe(cpu_info)},
         "settings": {"lengths": lengths, "threads": threads, "runs": runs, "warmup": warmup,
                      "padded_tokens": padded_tokens, "batch_size": 1},
         "files": entries,
@@ -367,13 +427,17 @@ def run(files, out="benchmark", lengths=(16, 32, 64, 128), threads=(1, 2), runs=
     from export.core import evaluation  # pylint: disable=import-outside-toplevel
 
     evaluation.write_json(out + ".json", report)
-    write_chart(out + ".png", entries)
+    write_chart(
+        out + ".png", entries,
+        title=f"{cpu_info['model_name'] or 'unknown CPU'}: {cpu_info['summary']}",
+    )
     report["chart"] = out + ".png"
     return report
 
 
 def _table(report):
-    lines = ["| file | size MB | threads | length | real | p50 ms | p90 ms | p99 ms |",
+    lines = [report["machine"]["cpu_line"], "",
+             "| file | size MB | threads | length | real | p50 ms | p90 ms | p99 ms |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for entry in report["files"]:
         for row in entry["latency"]:
@@ -397,6 +461,8 @@ def main(argv):
               "load", entry["load_average_before_after"],
               "speed-up vs first", json.dumps(entry["p50_speedup_vs_first"]),
               "exact vs padded", json.dumps(entry.get("p50_speedup_exact_vs_padded")))
+        if entry.get("note"):
+            print(entry["name"], entry["note"])
 
 
 if __name__ == "__main__":

@@ -9,21 +9,36 @@ costs seconds), with all examples passed in one `.npz`. The emulated CPU is a QE
 /proc/cpuinfo so that the XNNPACK delegate starts as it would on a phone; the report says how
 many nodes XNNPACK ran on each side. Emulation says nothing about speed on a phone.
 
-The examples come from a GLUE-style TSV (a header naming `sentence` or `sentence1` and
-`sentence2`, and `label`), tokenized here with `keras_bert.load_tokenizer`; each example is cut
-to its real length, as the token-id files take any length.
+`--eval` is read as the task of each file's manifest (`task`) reads its data, and packed by
+that task's preprocessor (tokenized with `keras_bert.load_tokenizer`):
 
-Per file, `report.json` and `report.md` in `--output_dir` give the max |diff| of the logits
-between arm64 and x86, how often the predicted labels agree, and the accuracy on each CPU.
-The exit status is 1 when a file misses its thresholds: float files need
-`--float_min_agreement` and `--float_max_abs_diff`; quantized files (int8 weights)
-`--quantized_min_agreement`, `--quantized_max_accuracy_gap` (arm64 against x86) and the loose
-`--quantized_max_abs_diff`.
+- `classification`: a GLUE-style TSV (a header naming `sentence`, or `sentence1` and
+  `sentence2`, and `label`), one input per row; logits: max |diff|, label agreement and
+  accuracy on each CPU.
+- `qa`: SQuAD v1.1 JSON (`read_squad`), the windows of `SpanLabelerPreprocessor`; start and end
+  logits: max |diff| and agreement of the argmax over each window's real positions.
+- `token_classification`: CoNLL (`read_conll`), one input per sentence; per-token logits: max
+  |diff| and agreement of the tag argmax at each real position.
+- `text_embedding`: a TSV with a `sentence` column; the embedding: max |diff| and the smallest
+  cosine.
+
+Each example is cut to its real length when the file takes any length, or padded to the file's
+fixed length (question answering's); per-position outputs are compared over the real positions.
+
+Per file, `report.json` and `report.md` in `--output_dir` give those numbers. The exit status
+is 1 when a file misses its thresholds: float files need `--float_min_agreement`,
+`--float_max_abs_diff` and, for embeddings, `--float_min_cosine`; quantized files (int8
+weights) `--quantized_min_agreement`, `--quantized_max_accuracy_gap` (arm64 against x86,
+classifiers only), the loose `--quantized_max_abs_diff` and `--quantized_min_cosine`.
 
     scripts/setup_arm64.sh    # once, as root: qemu, the arm64 rootfs and its venv (cached)
 
     python -m export.check_arm64 exported/model.tflite exported/model_dynamic_int8.tflite \\
         --eval=../shared/data/sst2/test.tsv --vocab=../shared/models/all-MiniLM-L6-v2
+
+    # A question-answering file (fixed length) on the SQuAD questions.
+    python -m export.check_arm64 exported/qa.tflite \\
+        --eval=../shared/data/squad/dev-v1.1-2articles.json --limit=20
 
     # A CI-sized run: the first 50 examples.
     python -m export.check_arm64 model.tflite --eval=test.tsv --limit=50 --output_dir=/tmp/arm64
@@ -55,6 +70,8 @@ from keras_bert.inputs import INPUT_NAMES
 from keras_bert.inputs import sequence_lengths
 from keras_bert.models.model_dir import file_sha256
 from keras_bert.tasks import classification
+from keras_bert.tasks import question_answering
+from keras_bert.tasks import token_classification
 from keras_bert.utils import cli
 from keras_bert.utils import deprecation
 
@@ -79,9 +96,11 @@ ARM64_CPUS = {
 _EVAL = flags.DEFINE_string(
     "eval",
     None,
-    "GLUE-style TSV of the examples: a header line naming `sentence` (or `sentence1` and "
-    "`sentence2`) and `label` columns, then one tab-separated example per line with an integer "
-    "label.",
+    "The examples, read as each file's task reads its data. Classification: a GLUE-style TSV, "
+    "a header line naming `sentence` (or `sentence1` and `sentence2`) and `label` columns, then "
+    "one tab-separated example per line with an integer label. Question answering: SQuAD v1.1 "
+    "JSON. Token classification: CoNLL (word and tag per line). Sentence embeddings: a TSV with "
+    "a `sentence` column.",
     required=True,
 )
 _VOCAB = flags.DEFINE_string(
@@ -98,7 +117,9 @@ _SEQUENCE_LENGTH = flags.DEFINE_integer(
 )
 cli.define_deprecated_alias("max_length", "sequence_length")
 _LIMIT = flags.DEFINE_integer(
-    "limit", 0, "Use only the first N examples of --eval (0: all), e.g. for CI-sized runs."
+    "limit", 0,
+    "Use only the first N examples of --eval (0: all), e.g. for CI-sized runs: rows, "
+    "questions (all windows of each) or sentences.",
 )
 _OUTPUT_DIR = flags.DEFINE_string(
     "output_dir",
@@ -128,7 +149,9 @@ _SIGNATURE = flags.DEFINE_string(
     "signature", None, "Signature to run; default: the only one, else `serving_default`."
 )
 _OUTPUT_NAME = flags.DEFINE_string(
-    "output_name", "logits", "Signature output holding the logits (the only output if absent)."
+    "output_name", "logits",
+    "Signature output holding a classifier's logits (the only output if absent); the other "
+    "tasks' files are compared on every output.",
 )
 _ARM64_TIMEOUT = flags.DEFINE_integer(
     "arm64_timeout", 3600, "Seconds one file may run under emulation before it counts as failed."
@@ -150,6 +173,14 @@ _QUANTIZED_MAX_ABS_DIFF = flags.DEFINE_float(
     "Largest |arm64 - x86| allowed in any logit of a quantized file: a loose bound (the int8 "
     "kernels of the two CPUs differ by about 1e-2) that catches broken kernels whose labels "
     "happen to agree.",
+)
+_FLOAT_MIN_COSINE = flags.DEFINE_float(
+    "float_min_cosine", 0.9999,
+    "Smallest cosine between the arm64 and x86 embedding of any example, float files.",
+)
+_QUANTIZED_MIN_COSINE = flags.DEFINE_float(
+    "quantized_min_cosine", 0.99,
+    "Smallest cosine between the arm64 and x86 embedding of any example, quantized files.",
 )
 _QUANTIZED_MAX_ACCURACY_GAP = flags.DEFINE_float(
     "quantized_max_accuracy_gap",
@@ -205,6 +236,63 @@ def read_eval_tsv(path, limit=0):
             raise ValueError(f"{path}:{line_number}: label {label!r} is not an integer.") from None
     texts_pair = None if pair_column is None else examples.pairs[:end]
     return examples.texts[:end], texts_pair, np.array(labels, np.int64)
+
+
+# The task of sentence-embedding files (`export.tflite --task=text_embedding`): no fine-tuning
+# task of `keras_bert.tasks`, its inputs packed as a single-sentence classifier's.
+TEXT_EMBEDDING_TASK = "text_embedding"
+
+
+def file_task(tflite_path):
+    """The task of a `.tflite` file: its manifest's `task`, `classification` without one.
+
+    Raises:
+        ValueError: naming the file when the task is neither registered nor `text_embedding`.
+    """
+    task_name = (litert.read_manifest(tflite_path) or {}).get(
+        "task", tasks.ClassificationTask.name
+    )
+    if task_name != TEXT_EMBEDDING_TASK and task_name not in tasks.TASKS:
+        raise ValueError(
+            f"{tflite_path}: the manifest's task {task_name!r} is not one of "
+            f"{sorted([*tasks.TASKS, TEXT_EMBEDDING_TASK])}."
+        )
+    return task_name
+
+
+def read_sentences(path, limit=0):
+    """The `sentence` column of a TSV (labels, if any, ignored): the texts to embed."""
+    header = classification.read_columns(path, "tsv")
+    if "sentence" not in header:
+        raise ValueError(f"{path}:1: the header {header} names no `sentence` column.")
+    examples = classification.read_examples(
+        path, "sentence", None, "label", "tsv", require_labels=False
+    )
+    return examples.texts[: limit or None]
+
+
+def read_eval(task_name, path, limit=0):
+    """The examples of `--eval` for files of `task_name`, read as that task reads its data.
+
+    Returns:
+        classification: `read_eval_tsv`'s `(texts, texts_pair, labels)`; `qa`: a list of
+        `question_answering.Example`; `token_classification`: a list of
+        `token_classification.Sentence`; `text_embedding`: a list of str. At most `limit`
+        examples (questions, sentences) when `limit` is positive.
+    """
+    if task_name == tasks.ClassificationTask.name:
+        return read_eval_tsv(path, limit)
+    if not os.path.isfile(path):
+        raise ValueError(f"`--eval` file {path!r} does not exist.")
+    if task_name == tasks.QuestionAnsweringTask.name:
+        examples = question_answering.read_squad(path)
+    elif task_name == tasks.TokenClassificationTask.name:
+        examples = token_classification.read_conll(path)
+    elif task_name == TEXT_EMBEDDING_TASK:
+        examples = read_sentences(path)
+    else:
+        raise ValueError(f"`task_name` ({task_name!r}) has no `--eval` reader here.")
+    return examples[: limit or None]
 
 
 # Where a manifest may name the vocabulary and its SHA-256; `export.tflite` writes `vocab` and
@@ -313,12 +401,75 @@ def tokenize(vocabulary_path, texts, texts_pair=None, sequence_length=128, lower
     return inputs
 
 
+# Entries of a question-answering manifest that shape its windows (as `training.finetune`'s
+# flags of the same names did).
+_QA_SETTINGS = ("doc_stride", "max_query_length")
+
+
+def pack_examples(task_name, examples, settings, manifest=None):
+    """The int32 inputs of `examples` (`read_eval`'s) packed by `task_name`'s preprocessor.
+
+    Question answering packs each question with windows of its context
+    (`SpanLabelerPreprocessor`, with the manifest's `doc_stride` and `max_query_length` when it
+    has them), token classification each sentence's words (`TokenClassifierPreprocessor`),
+    embeddings each sentence alone (the registered task's preprocessor, else the single-sentence
+    `TextClassifierPreprocessor`); classification is `tokenize`.
+
+    Args:
+        task_name: str. The files' task.
+        examples: what `read_eval(task_name, ...)` returned.
+        settings: dict. `tokenizer_settings`'s `vocabulary`, `lower_case`, `sequence_length`.
+        manifest: dict or None. The file's manifest.
+
+    Returns:
+        dict of int32 arrays: `token_ids`, `segment_ids`, `padding_mask` of shape
+        `(num_inputs, sequence_length)` and `lengths` of shape `(num_inputs,)`.
+    """
+    vocabulary, lower_case = settings["vocabulary"], settings["lower_case"]
+    sequence_length = settings["sequence_length"]
+    if task_name == tasks.ClassificationTask.name:
+        texts, texts_pair, _ = examples
+        return tokenize(vocabulary, texts, texts_pair, sequence_length, lower_case)
+    if task_name == TEXT_EMBEDDING_TASK:
+        registered = task_name in tasks.TASKS
+        return tokenize(
+            vocabulary, examples, None, sequence_length, lower_case,
+            task_name=task_name if registered else tasks.ClassificationTask.name,
+        )
+    # pylint: disable=import-outside-toplevel
+    import keras_bert
+
+    tokenizer = keras_bert.load_tokenizer(vocabulary, lower_case=lower_case)
+    task_settings = {"sequence_length": sequence_length}
+    if task_name == tasks.QuestionAnsweringTask.name:
+        task_settings.update(
+            {key: (manifest or {})[key] for key in _QA_SETTINGS if key in (manifest or {})}
+        )
+        task = tasks.QuestionAnsweringTask.from_settings(task_settings)
+        features = question_answering.preprocess(task.build_preprocessor(tokenizer), examples)
+    elif task_name == tasks.TokenClassificationTask.name:
+        task = tasks.TokenClassificationTask.from_settings(task_settings)
+        features = token_classification.preprocess(task.build_preprocessor(tokenizer), examples)
+    else:
+        raise ValueError(f"`task_name` ({task_name!r}) has no packing here.")
+    inputs = {name: np.asarray(features.inputs[name], np.int32) for name in INPUT_NAMES}
+    inputs["lengths"] = sequence_lengths(inputs)
+    return inputs
+
+
 # === Running ===
 
 
 def run_on_x86(model_path, inputs, **runner_kwargs):
     """`(logits, info)` of `model_path` on this host."""
     return arm64_runner.run_model(model_path, inputs, **runner_kwargs)
+
+
+def run_outputs_on_x86(model_path, inputs, num_threads=1, signature_key=None):
+    """`(outputs, info)` of `model_path` on this host: `arm64_runner.run_model_outputs`."""
+    return arm64_runner.run_model_outputs(
+        model_path, inputs, num_threads=num_threads, signature_key=signature_key
+    )
 
 
 def check_rootfs(rootfs, arm64_python):
@@ -400,16 +551,11 @@ def _copy_input_names_module(directory):
     shutil.copyfile(keras_bert.inputs.__file__, os.path.join(package, "inputs.py"))
 
 
-def run_on_arm64(
-    model_path, inputs, rootfs, arm64_python="/opt/litert/bin/python", cpu="cortex-a76",
-    timeout=3600, num_threads=1, signature_key=None, output_name="logits",
-):
-    """`(logits, info)` of `model_path` run by `arm64_runner.py` inside the arm64 `rootfs`.
+def _run_runner_on_arm64(model_path, inputs, rootfs, arm64_python, cpu, timeout, runner_args):
+    """Runs `arm64_runner.py` with `runner_args` on `model_path` inside the arm64 `rootfs`.
 
-    The file, the runner (with the `keras_bert/inputs.py` it imports) and the inputs are placed
-    in a temporary folder under the rootfs's /tmp for the one emulated process, and removed
-    afterwards. `cpu` is the QEMU CPU model
-    (a key of `ARM64_CPUS`).
+    Returns:
+        `(arrays, seconds)`: the arrays of the runner's output `.npz` and the process's time.
     """
     check_rootfs(rootfs, arm64_python)
     rootfs = os.path.abspath(rootfs)
@@ -434,11 +580,8 @@ def run_on_arm64(
             f"--model={inside}/model.tflite",
             f"--inputs={inside}/inputs.npz",
             f"--output={inside}/logits.npz",
-            f"--num_threads={num_threads}",
-            f"--output_name={output_name}",
+            *runner_args,
         ]
-        if signature_key:
-            argv.append(f"--signature={signature_key}")
         start = time.perf_counter()
         try:
             result = subprocess.run(
@@ -459,13 +602,53 @@ def run_on_arm64(
                 f"{result.stderr[-4000:]}"
             )
         with np.load(os.path.join(work, "logits.npz"), allow_pickle=False) as data:
-            logits = data["logits"]
-            info = json.loads(str(data["info"]))
-        info["process_seconds"] = seconds
-        info["cpu"] = cpu
-        return logits, info
+            arrays = {name: data[name] for name in data.files}
+        return arrays, seconds
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _runner_args(num_threads, signature_key):
+    return [f"--num_threads={num_threads}"] + (
+        [f"--signature={signature_key}"] if signature_key else []
+    )
+
+
+def run_on_arm64(
+    model_path, inputs, rootfs, arm64_python="/opt/litert/bin/python", cpu="cortex-a76",
+    timeout=3600, num_threads=1, signature_key=None, output_name="logits",
+):
+    """`(logits, info)` of `model_path` run by `arm64_runner.py` inside the arm64 `rootfs`.
+
+    The file, the runner (with the `keras_bert/inputs.py` it imports) and the inputs are placed
+    in a temporary folder under the rootfs's /tmp for the one emulated process, and removed
+    afterwards. `cpu` is the QEMU CPU model
+    (a key of `ARM64_CPUS`).
+    """
+    arrays, seconds = _run_runner_on_arm64(
+        model_path, inputs, rootfs, arm64_python, cpu, timeout,
+        _runner_args(num_threads, signature_key) + [f"--output_name={output_name}"],
+    )
+    info = json.loads(str(arrays["info"]))
+    info["process_seconds"] = seconds
+    info["cpu"] = cpu
+    return arrays["logits"], info
+
+
+def run_outputs_on_arm64(
+    model_path, inputs, rootfs, arm64_python="/opt/litert/bin/python", cpu="cortex-a76",
+    timeout=3600, num_threads=1, signature_key=None,
+):
+    """`(outputs, info)` of every output of `model_path` on arm64, as `run_on_arm64` runs it
+    (`arm64_runner.run_model_outputs`' result)."""
+    arrays, seconds = _run_runner_on_arm64(
+        model_path, inputs, rootfs, arm64_python, cpu, timeout,
+        _runner_args(num_threads, signature_key) + ["--all_outputs"],
+    )
+    outputs, info = arm64_runner.unpack_outputs(arrays)
+    info["process_seconds"] = seconds
+    info["cpu"] = cpu
+    return outputs, info
 
 
 # === Comparison ===
@@ -517,6 +700,153 @@ def compare_logits(x86_logits, arm64_logits, labels):
         "accuracy_arm64": figures["accuracy"],
         "accuracy_gap_points": abs(figures["accuracy"] - figures["reference_accuracy"]) * 100.0,
     }
+
+
+# What each kind of output is compared on (the report's `what`).
+OUTPUT_KINDS = {
+    "example_logits": "logits, argmax per example",
+    "span_logits": "logits over positions, argmax over each input's real positions",
+    "token_logits": "per-position logits, argmax at each real position",
+    "embedding": "embedding, cosine per example",
+}
+
+
+def output_kind(task_name, output_name, shapes, fed_lengths):
+    """The key of `OUTPUT_KINDS` of one output.
+
+    Args:
+        task_name: str. The file's task.
+        output_name: str. The signature output.
+        shapes: list of tuples. The output's shape per example, without the batch axis.
+        fed_lengths: list of int. The input length fed per example.
+    """
+    if task_name == TEXT_EMBEDDING_TASK or "embedding" in output_name.lower():
+        return "embedding"
+    per_position = (
+        task_name in tasks.TASKS and tasks.get_task(task_name).sequence_outputs
+        and all(len(shape) >= 1 and shape[0] == n for shape, n in zip(shapes, fed_lengths))
+    )
+    if per_position:
+        return "span_logits" if all(len(shape) == 1 for shape in shapes) else "token_logits"
+    return "example_logits"
+
+
+def _cosine(a, b):
+    norms = np.linalg.norm(a) * np.linalg.norm(b)
+    return float(np.dot(a, b) / norms) if norms else float(np.array_equal(a, b))
+
+
+def compare_output(kind, x86_values, arm64_values, lengths):
+    """The figures of one output of one file, arm64 against x86.
+
+    Per-position outputs (`span_logits`, `token_logits`) are cut to each input's real length
+    first: padding positions of a fixed-length file carry no prediction.
+
+    Args:
+        kind: str. A key of `OUTPUT_KINDS`.
+        x86_values, arm64_values: lists (per input) of float arrays without the batch axis.
+        lengths: int array `(num_inputs,)`. Real tokens per input.
+
+    Returns:
+        dict: `what`, `num_examples`, `max_abs_diff`, `mean_abs_diff`, `max_abs_diff_example`;
+        for logits `argmax_agreement`, `num_argmax` (argmaxes compared) and
+        `num_argmax_disagreements`; for embeddings `min_cosine` and `min_cosine_example`.
+    """
+    if kind not in OUTPUT_KINDS:
+        raise ValueError(f"`kind` ({kind!r}) must be one of {sorted(OUTPUT_KINDS)}.")
+    if len(x86_values) != len(arm64_values) or len(x86_values) != len(lengths):
+        raise ValueError(
+            f"{len(x86_values)} x86 and {len(arm64_values)} arm64 results for "
+            f"{len(lengths)} inputs."
+        )
+    pairs = []
+    for index, (x86, arm64) in enumerate(zip(x86_values, arm64_values)):
+        x86, arm64 = np.asarray(x86, np.float64), np.asarray(arm64, np.float64)
+        if x86.shape != arm64.shape:
+            raise ValueError(
+                f"Input {index}: the x86 output has shape {x86.shape} but the arm64 output "
+                f"{arm64.shape}."
+            )
+        if kind in ("span_logits", "token_logits"):
+            x86, arm64 = x86[: int(lengths[index])], arm64[: int(lengths[index])]
+        pairs.append((x86, arm64))
+    largest = [float(np.abs(x - a).max()) if x.size else 0.0 for x, a in pairs]
+    total = sum(float(np.abs(x - a).sum()) for x, a in pairs)
+    count = sum(x.size for x, _ in pairs)
+    metrics = {
+        "what": OUTPUT_KINDS[kind],
+        "num_examples": len(pairs),
+        # NaN (a broken kernel) must not hide behind max(): it makes the figure NaN.
+        "max_abs_diff": float(np.max(largest)) if largest else 0.0,
+        "mean_abs_diff": total / count if count else 0.0,
+        "max_abs_diff_example": int(np.argmax(largest)) if largest else None,
+    }
+    if kind == "embedding":
+        cosines = [_cosine(x.reshape(-1), a.reshape(-1)) for x, a in pairs]
+        metrics["min_cosine"] = float(np.min(cosines)) if cosines else 1.0
+        metrics["min_cosine_example"] = int(np.argmin(cosines)) if cosines else None
+        return metrics
+    if kind == "example_logits":
+        x86_labels = [predicted_labels(x.reshape(1, -1)) for x, _ in pairs]
+        arm64_labels = [predicted_labels(a.reshape(1, -1)) for _, a in pairs]
+    elif kind == "span_logits":
+        x86_labels = [np.argmax(x, keepdims=True) for x, _ in pairs if x.size]
+        arm64_labels = [np.argmax(a, keepdims=True) for _, a in pairs if a.size]
+    else:
+        x86_labels = [np.argmax(x, axis=-1).reshape(-1) for x, _ in pairs]
+        arm64_labels = [np.argmax(a, axis=-1).reshape(-1) for _, a in pairs]
+    x86_labels = np.concatenate(x86_labels) if x86_labels else np.zeros(0, np.int64)
+    arm64_labels = np.concatenate(arm64_labels) if arm64_labels else np.zeros(0, np.int64)
+    differ = int((x86_labels != arm64_labels).sum())
+    metrics["argmax_agreement"] = 1.0 - differ / len(x86_labels) if len(x86_labels) else 1.0
+    metrics["num_argmax"] = int(len(x86_labels))
+    metrics["num_argmax_disagreements"] = differ
+    return metrics
+
+
+def compare_outputs(task_name, x86_outputs, arm64_outputs, lengths, fed_lengths):
+    """`compare_output` of every output of a file: `{output name: figures}`.
+
+    Args:
+        task_name: str. The file's task (decides which outputs are per position).
+        x86_outputs, arm64_outputs: `run_outputs_on_x86` and `run_outputs_on_arm64`'s dicts.
+        lengths: int array `(num_inputs,)`. Real tokens per input.
+        fed_lengths: list of int. The length fed per input (the real or the fixed length).
+    """
+    if sorted(x86_outputs) != sorted(arm64_outputs):
+        raise ValueError(
+            f"x86 outputs {sorted(x86_outputs)} differ from arm64 outputs "
+            f"{sorted(arm64_outputs)}."
+        )
+    figures = {}
+    for name in sorted(x86_outputs):
+        shapes = [np.shape(value) for value in x86_outputs[name]]
+        kind = output_kind(task_name, name, shapes, fed_lengths)
+        figures[name] = compare_output(kind, x86_outputs[name], arm64_outputs[name], lengths)
+    return figures
+
+
+def judge_outputs(figures, quantized, thresholds):
+    """The thresholds that some output misses, as sentences naming it (empty: pass).
+
+    Logits need the label-agreement and max |diff| thresholds of classifiers (an argmax stands
+    for the label); embeddings the max |diff| and the cosine thresholds.
+    """
+    prefix = "quantized" if quantized else "float"
+    min_agreement = thresholds[f"{prefix}_min_agreement"]
+    max_abs_diff = thresholds[f"{prefix}_max_abs_diff"]
+    min_cosine = thresholds.get(f"{prefix}_min_cosine", 0.0)
+    failures = []
+    for name, metrics in sorted(figures.items()):
+        if "argmax_agreement" in metrics and metrics["argmax_agreement"] < min_agreement:
+            failures.append(
+                f"`{name}`: argmax agreement {metrics['argmax_agreement']:.4f} < {min_agreement}"
+            )
+        if "min_cosine" in metrics and not metrics["min_cosine"] >= min_cosine:
+            failures.append(f"`{name}`: min cosine {metrics['min_cosine']:.6f} < {min_cosine}")
+        if not metrics["max_abs_diff"] <= max_abs_diff:
+            failures.append(f"`{name}`: max |diff| {metrics['max_abs_diff']:.3g} > {max_abs_diff}")
+    return failures
 
 
 def is_quantized(tensor_dtypes):
@@ -607,12 +937,7 @@ def file_entry(path, tokenizer, metrics, x86_info, arm64_info, thresholds):
     `max_length`.
     """
     quantized = is_quantized(x86_info["tensor_dtypes"])
-    failures = judge(metrics, quantized, thresholds)
-    if x86_info.get("xnnpack_nodes") and arm64_info.get("xnnpack_nodes") == 0:
-        # A phone runs XNNPACK's kernels: without them the arm64 numbers say little.
-        failures.append(
-            f"XNNPACK ran {x86_info['xnnpack_nodes']} nodes on x86 but none on arm64"
-        )
+    failures = judge(metrics, quantized, thresholds) + _xnnpack_failures(x86_info, arm64_info)
     return {
         "path": path,
         "bytes": os.path.getsize(path),
@@ -624,6 +949,50 @@ def file_entry(path, tokenizer, metrics, x86_info, arm64_info, thresholds):
         "signature": x86_info["signature"],
         "output": x86_info["output"],
         **metrics,
+        "x86_xnnpack_nodes": x86_info.get("xnnpack_nodes"),
+        "arm64_xnnpack_nodes": arm64_info.get("xnnpack_nodes"),
+        "x86_inference_seconds": x86_info["inference_seconds"],
+        "arm64_inference_seconds": arm64_info["inference_seconds"],
+        "arm64_process_seconds": arm64_info.get("process_seconds"),
+        "passed": not failures,
+        "failures": failures,
+    }
+
+
+def _xnnpack_failures(x86_info, arm64_info):
+    if x86_info.get("xnnpack_nodes") and arm64_info.get("xnnpack_nodes") == 0:
+        # A phone runs XNNPACK's kernels: without them the arm64 numbers say little.
+        return [f"XNNPACK ran {x86_info['xnnpack_nodes']} nodes on x86 but none on arm64"]
+    return []
+
+
+def outputs_entry(path, task_name, tokenizer, figures, x86_info, arm64_info, thresholds):
+    """The report entry of a file compared on every output (`compare_outputs`' `figures`):
+    question answering, token classification, embeddings."""
+    quantized = is_quantized(x86_info["tensor_dtypes"])
+    failures = (
+        judge_outputs(figures, quantized, thresholds)
+        + _xnnpack_failures(x86_info, arm64_info)
+    )
+    agreements = [m["argmax_agreement"] for m in figures.values() if "argmax_agreement" in m]
+    cosines = [m["min_cosine"] for m in figures.values() if "min_cosine" in m]
+    differences = [m["max_abs_diff"] for m in figures.values()]
+    return {
+        "path": path,
+        "bytes": os.path.getsize(path),
+        "sha256": file_sha256(path),
+        "task": task_name,
+        "kind": "quantized (int8 weights)" if quantized else "float",
+        "tokenizer": {_REPORT_TOKENIZER_KEYS.get(key, key): value
+                      for key, value in tokenizer.items()},
+        "skipped": False,
+        "signature": x86_info["signature"],
+        "num_examples": x86_info["num_examples"],
+        # NaN anywhere makes the largest difference NaN (np.max propagates it).
+        "max_abs_diff": float(np.max(differences)) if differences else 0.0,
+        "min_argmax_agreement": min(agreements) if agreements else None,
+        "min_cosine": min(cosines) if cosines else None,
+        "outputs": figures,
         "x86_xnnpack_nodes": x86_info.get("xnnpack_nodes"),
         "arm64_xnnpack_nodes": arm64_info.get("xnnpack_nodes"),
         "x86_inference_seconds": x86_info["inference_seconds"],
@@ -671,6 +1040,9 @@ def report_markdown(report):
             continue
         result = "pass" if e["passed"] else "FAIL: " + "; ".join(e["failures"])
         result = result.replace("|", "\\|")  # A bare | would end the table cell.
+        if "outputs" in e:
+            lines.append(_outputs_row(e, result))
+            continue
         lines.append(
             f"| `{os.path.basename(e['path'])}` | {e['kind']} | {e['num_examples']} | "
             f"{e['max_abs_diff']:.3g} | {100 * e['label_agreement']:.2f}% "
@@ -678,6 +1050,7 @@ def report_markdown(report):
             f"{100 * e['accuracy_arm64']:.2f}% | {e['x86_xnnpack_nodes']} / "
             f"{e['arm64_xnnpack_nodes']} | {result} |"
         )
+    lines += _per_output_table(report["files"])
     x86 = report["x86"]["versions"]
     arm64 = report["arm64"]
     arm64_versions = arm64.get("versions", {})
@@ -688,7 +1061,7 @@ def report_markdown(report):
         f">= {t['float_min_agreement']}; quantized files label agreement >= "
         f"{t['quantized_min_agreement']}, accuracy within "
         f"{t['quantized_max_accuracy_gap']} points of x86 and max |diff| <= "
-        f"{t['quantized_max_abs_diff']}.",
+        f"{t['quantized_max_abs_diff']}." + _other_tasks_thresholds(report),
         "",
         *[f"`{os.path.basename(e['path'])}`: {e['reason']}\n" for e in skipped],
         "| | machine | Python | ai-edge-litert | NumPy | Debian |",
@@ -706,6 +1079,71 @@ def report_markdown(report):
         "",
     ]
     return "\n".join(lines)
+
+
+def _outputs_row(entry, result):
+    """The main table's row of a file compared on every output."""
+    agreement = []
+    if entry["min_argmax_agreement"] is not None:
+        differ = sum(
+            m.get("num_argmax_disagreements", 0) for m in entry["outputs"].values()
+        )
+        agreement.append(
+            f"argmax {100 * entry['min_argmax_agreement']:.2f}% ({differ} differ)"
+        )
+    if entry["min_cosine"] is not None:
+        agreement.append(f"min cosine {entry['min_cosine']:.6f}")
+    return (
+        f"| `{os.path.basename(entry['path'])}` | {entry['kind']}, {entry['task']} | "
+        f"{entry['num_examples']} | {entry['max_abs_diff']:.3g} | {'; '.join(agreement)} | - | "
+        f"- | {entry['x86_xnnpack_nodes']} / {entry['arm64_xnnpack_nodes']} | {result} |"
+    )
+
+
+def _per_output_table(entries):
+    """The figures of each output of the files compared on every output (none: no lines)."""
+    rows = []
+    for e in entries:
+        for name, m in sorted(e.get("outputs", {}).items()):
+            if "argmax_agreement" in m:
+                agreement = (
+                    f"{100 * m['argmax_agreement']:.2f}% of {m['num_argmax']} argmaxes "
+                    f"({m['num_argmax_disagreements']} differ)"
+                )
+            else:
+                agreement = f"min cosine {m['min_cosine']:.6f} (example {m['min_cosine_example']})"
+            rows.append(
+                f"| `{os.path.basename(e['path'])}` | `{name}` | {m['what']} | "
+                f"{m['max_abs_diff']:.3g} | {agreement} |"
+            )
+    if not rows:
+        return []
+    return [
+        "",
+        "Per output (per-position outputs over the real positions of each input):",
+        "",
+        "| file | output | compared as | max \\|diff\\| | agreement |",
+        "|---|---|---|---|---|",
+        *rows,
+    ]
+
+
+def _other_tasks_thresholds(report):
+    """The thresholds' sentence for the other tasks' files, when the report has any."""
+    entries = [e for e in report["files"] if "outputs" in e]
+    if not entries:
+        return ""
+    t = report["thresholds"]
+    text = (
+        " Other tasks: each logits output as a classifier's logits, its argmax agreement "
+        "against the label agreement thresholds"
+    )
+    if any(e["min_cosine"] is not None for e in entries):
+        text += (
+            f"; embeddings min cosine >= {t.get('float_min_cosine')} (float) and "
+            f">= {t.get('quantized_min_cosine')} (quantized)"
+        )
+    return text + "."
 
 
 def write_report(report, output_dir):
@@ -727,6 +1165,8 @@ def _thresholds():
         "quantized_min_agreement": _QUANTIZED_MIN_AGREEMENT.value,
         "quantized_max_accuracy_gap": _QUANTIZED_MAX_ACCURACY_GAP.value,
         "quantized_max_abs_diff": _QUANTIZED_MAX_ABS_DIFF.value,
+        "float_min_cosine": _FLOAT_MIN_COSINE.value,
+        "quantized_min_cosine": _QUANTIZED_MIN_COSINE.value,
     }
 
 
@@ -740,23 +1180,37 @@ def main(argv):
     if _LIMIT.value < 0:
         raise ValueError(f"`--limit` ({_LIMIT.value}) must be >= 0.")
     check_rootfs(_ROOTFS.value, _ARM64_PYTHON.value)
-    texts, texts_pair, labels = read_eval_tsv(_EVAL.value, _LIMIT.value)
-    # Every file's inputs and tokenizer first, so a bad one fails before minutes of emulation.
+    # Every file's inputs, tokenizer and examples first, so a bad one fails before minutes of
+    # emulation.
     input_names = {
         path: arm64_runner.signature_inputs(path, _SIGNATURE.value) for path in model_paths
     }
     token_id_paths = [
-        path for path in model_paths if set(input_names[path]) <= set(INPUT_NAMES)
+        path for path in model_paths
+        if all(arm64_runner.input_role(name) for name in input_names[path])
     ]
-    settings = {
-        path: tokenizer_settings(path, _VOCAB.value, _SEQUENCE_LENGTH.value)
-        for path in token_id_paths
+    task_names = {path: file_task(path) for path in token_id_paths}
+    settings = {}
+    for path in token_id_paths:
+        settings[path] = tokenizer_settings(path, _VOCAB.value, _SEQUENCE_LENGTH.value)
+        fixed = arm64_runner.fixed_length(
+            arm64_runner.signature_input_details(path, _SIGNATURE.value)
+        )
+        if fixed and _SEQUENCE_LENGTH.value is None:
+            # A fixed-length file (question answering's) takes inputs packed to its length.
+            settings[path]["sequence_length"] = fixed
+    examples = {
+        task_name: read_eval(task_name, _EVAL.value, _LIMIT.value)
+        for task_name in sorted(set(task_names.values()))
     }
 
     runner_kwargs = {
         "num_threads": _NUM_THREADS.value,
         "signature_key": _SIGNATURE.value,
-        "output_name": _OUTPUT_NAME.value,
+    }
+    arm64_kwargs = {
+        "rootfs": _ROOTFS.value, "arm64_python": _ARM64_PYTHON.value, "cpu": _ARM64_CPU.value,
+        "timeout": _ARM64_TIMEOUT.value, **runner_kwargs,
     }
     thresholds = _thresholds()
     tokenized = {}
@@ -768,24 +1222,40 @@ def main(argv):
             print(f"{path}: {STRING_INPUT_NOTE}", file=sys.stderr)
             entries.append(skipped_entry(path, input_names[path], STRING_INPUT_NOTE))
             continue
-        task_name = (litert.read_manifest(path) or {}).get("task", tasks.ClassificationTask.name)
-        key = json.dumps([task_name, settings[path]], sort_keys=True)
-        if key not in tokenized:
-            tokenized[key] = tokenize(
-                settings[path]["vocabulary"], texts, texts_pair,
-                settings[path]["sequence_length"],
-                settings[path]["lower_case"], task_name=task_name,
-            )
-        inputs = tokenized[key]
-        x86_logits, x86_info = run_on_x86(path, inputs, **runner_kwargs)
-        print(f"{path}: x86 done in {x86_info['inference_seconds']:.1f} s", file=sys.stderr)
-        arm64_logits, arm64_run = run_on_arm64(
-            path, inputs, _ROOTFS.value, _ARM64_PYTHON.value, _ARM64_CPU.value,
-            _ARM64_TIMEOUT.value, **runner_kwargs,
+        task_name = task_names[path]
+        manifest = litert.read_manifest(path) or {}
+        key = json.dumps(
+            [task_name, settings[path], [manifest.get(k) for k in _QA_SETTINGS]], sort_keys=True
         )
+        if key not in tokenized:
+            tokenized[key] = pack_examples(task_name, examples[task_name], settings[path], manifest)
+        inputs = tokenized[key]
+        if task_name == tasks.ClassificationTask.name:
+            x86_logits, x86_info = run_on_x86(
+                path, inputs, output_name=_OUTPUT_NAME.value, **runner_kwargs
+            )
+        else:
+            x86_outputs, x86_info = run_outputs_on_x86(path, inputs, **runner_kwargs)
+        print(f"{path}: x86 done in {x86_info['inference_seconds']:.1f} s", file=sys.stderr)
+        if task_name == tasks.ClassificationTask.name:
+            arm64_logits, arm64_run = run_on_arm64(
+                path, inputs, output_name=_OUTPUT_NAME.value, **arm64_kwargs
+            )
+        else:
+            arm64_outputs, arm64_run = run_outputs_on_arm64(path, inputs, **arm64_kwargs)
         print(f"{path}: arm64 done in {arm64_run['process_seconds']:.1f} s", file=sys.stderr)
-        metrics = compare_logits(x86_logits, arm64_logits, labels)
-        entries.append(file_entry(path, settings[path], metrics, x86_info, arm64_run, thresholds))
+        if task_name == tasks.ClassificationTask.name:
+            metrics = compare_logits(x86_logits, arm64_logits, examples[task_name][2])
+            entries.append(
+                file_entry(path, settings[path], metrics, x86_info, arm64_run, thresholds)
+            )
+        else:
+            figures = compare_outputs(
+                task_name, x86_outputs, arm64_outputs, inputs["lengths"], x86_info["fed_lengths"]
+            )
+            entries.append(outputs_entry(
+                path, task_name, settings[path], figures, x86_info, arm64_run, thresholds
+            ))
         x86_versions = x86_info["versions"]
         arm64_info = {
             "versions": arm64_run["versions"],

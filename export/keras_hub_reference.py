@@ -79,6 +79,11 @@ def write_reference(model_dir, out, quantize="dynamic"):
 
     info = model_dir_lib.load_model_dir(model_dir, load_model=False)
     graphs.check_exported_task(info)
+    if info.task != "classification":
+        raise ValueError(
+            f"{model_dir}: a {info.task!r} model directory; the keras-hub reference is a "
+            "classifier (keras-hub's `BertBackbone` with our classification head)."
+        )
     encoder_config = info.load_model().encoder.get_config()
     model = keras_hub_classifier(encoder_config, len(info.labels))
     out = os.path.abspath(out)

@@ -1,4 +1,5 @@
-"""The main job: fine-tune, export for TF Serving and LiteRT, check parity, benchmark.
+"""The main job: fine-tune, export for TF Serving and LiteRT, check parity and the Android
+clients, benchmark.
 
 Each stage runs the project's own command line in a fresh process, exactly as a
 user would, and the job ends with a table of what was produced and measured.
@@ -141,6 +142,29 @@ def main(argv):
              *extra],
             timings,
         )
+    # Sentence embeddings straight from the checkpoint (mean pooling, L2-normalised).
+    embedding_path = os.path.join(tflite_dir, "embedding_float32.tflite")
+    run_stage(
+        "TFLite embedding",
+        ["export.tflite", f"--init={init}", "--task=text_embedding", f"--out={embedding_path}",
+         f"--eval={FLAGS.eval}"],
+        timings,
+    )
+    # The Android clients (MediaPipe Tasks, LiteRT Task Library; scripts/setup_clients.sh)
+    # on the files, reading the tokenizer and labels from the metadata.
+    clients_prefix = os.path.join(out, "clients")
+    run_stage(
+        "Android clients (classifier)",
+        ["export.check_clients", *files.values(), f"--model_dir={model_dir}",
+         f"--eval={FLAGS.eval}", f"--report={clients_prefix}"],
+        timings,
+    )
+    run_stage(
+        "Android clients (embedding)",
+        ["export.check_clients", embedding_path, f"--init={init}", "--task=text_embedding",
+         f"--eval={FLAGS.eval}", f"--report={clients_prefix}_embedding"],
+        timings,
+    )
     benchmark_prefix = os.path.join(out, "benchmark")
     run_stage(
         "benchmark",
@@ -166,6 +190,26 @@ def main(argv):
             f"{parity.get('keras_accuracy')} | {parity.get('label_agreement')} | "
             f"{parity.get('max_abs_diff')} |"
         )
+    embedding = read_json(embedding_path + ".parity.json")
+    print(f"| embedding float32 | {embedding_path} | {os.path.getsize(embedding_path) / 1e6:.1f} "
+          f"| | | min cosine {embedding.get('min_cosine')} | {embedding.get('max_abs_diff')} |")
+    print()
+    print("Metadata (MediaPipe Tasks, LiteRT Task Library):")
+    for path in [*files.values(), embedding_path]:
+        manifest = read_json(os.path.splitext(path)[0] + ".manifest.json")
+        metadata = manifest.get("metadata") or {}
+        print(f"- {os.path.basename(path)}: {metadata.get('name')!r} version "
+              f"{metadata.get('version')!r}, files {metadata.get('zip_files')}")
+    print()
+    print("| file | client | examples | agreement / min cosine |")
+    print("|---|---|---:|---:|")
+    for prefix in (clients_prefix, clients_prefix + "_embedding"):
+        for entry in read_json(prefix + ".json")["files"]:
+            for client in entry["clients"]:
+                figure = client.get("label_agreement", client.get("min_cosine"))
+                shown = "cannot load" if "unsupported" in client else figure
+                print(f"| {os.path.basename(entry['file'])} | {client['client_task']} | "
+                      f"{client['examples']} | {shown} |")
     print()
     for name, seconds in timings.items():
         print(f"{name}: {seconds:.0f} s")

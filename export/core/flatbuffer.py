@@ -323,3 +323,51 @@ def quantize_float_weights(content, min_elements=1024):
     builder = flatbuffers.Builder(len(content) // 2 + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
+
+
+def order_signature_tensors(content, input_order=None, output_order=None):
+    """Puts the first subgraph's inputs and outputs in the given order of signature names, and
+    names each output tensor after its signature output.
+
+    Clients that find tensors by position (the LiteRT Task Library without metadata:
+    `BertQuestionAnswerer` takes the inputs as ids, mask, segment ids and the outputs as end,
+    start logits) or by tensor name (metadata writers) then read the right ones; the converter
+    orders inputs by first use in the graph and names the outputs `StatefulPartitionedCall:N`.
+    The graph itself is not changed: only the order of the subgraph's input and output lists
+    and the output tensors' names.
+
+    Args:
+        content: bytes. A `.tflite` model with one signature.
+        input_order: sequence of str or None. Signature input names, in the order wanted
+            (None: keep the order).
+        output_order: sequence of str or None. Signature output names, likewise.
+
+    Returns:
+        bytes: the model with its inputs and outputs in that order.
+
+    Raises:
+        ValueError: the names are not those of the signature.
+    """
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(bytearray(content), 0))
+    if len(model.signatureDefs or []) != 1:
+        raise ValueError(f"Expected one signature, found {len(model.signatureDefs or [])}.")
+    signature = model.signatureDefs[0]
+    subgraph = model.subgraphs[signature.subgraphIndex]
+
+    def indices(maps, order, what):
+        by_name = {tensor_map.name.decode("utf-8"): tensor_map.tensorIndex for tensor_map in maps}
+        if sorted(order) != sorted(by_name):
+            raise ValueError(f"`{what}` ({list(order)}) must name the signature's {what[:-6]}s "
+                             f"{sorted(by_name)}.")
+        return [by_name[name] for name in order]
+
+    if input_order is not None:
+        subgraph.inputs = indices(signature.inputs, input_order, "input_order")
+    names = {tensor_map.tensorIndex: tensor_map.name for tensor_map in signature.outputs}
+    if output_order is not None:
+        subgraph.outputs = indices(signature.outputs, output_order, "output_order")
+    for index in subgraph.outputs:
+        subgraph.tensors[index].name = names[index]
+    builder = flatbuffers.Builder(len(content) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())

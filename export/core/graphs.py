@@ -1,19 +1,31 @@
-"""What both exporters trace: text -> packed ids (the task's preprocessor) -> logits.
+"""What both exporters trace, and the flags that export a model built from a checkpoint.
 
-The outputs computed from the logits are the task's (`task.serving.outputs`).
+Text -> packed ids (the task's preprocessor) -> the model -> the task's outputs
+(`task.serving`, a `keras_bert.tasks.ServingSpec`).
+
+`define_init_flags()` and `model_dir_from_flags()` give both exporters
+`--init=CHECKPOINT --task=text_embedding [--pooling=mean|cls] [--normalize|--nonormalize]`
+`[--sequence_length=N]`: the model directory of a checkpoint's sentence embedder is written to
+a temporary folder and exported like a fine-tuned one.
 
 Shape legend: B = batch, S = sequence length (at most the model directory's
 `sequence_length`), C = outputs.
 """
 
+import contextlib
 import os
+import tempfile
 
 import tensorflow as tf
+from absl import flags
 
 from keras_bert.inputs import INPUT_NAMES
 from keras_bert.inputs import trim_to_longest
+from keras_bert.models.bert_text_embedder import POOLINGS
 from keras_bert.models.model_dir import LABEL_MAP_FILE
 from keras_bert.tasks import TASKS
+from keras_bert.tasks import text_embedding
+from keras_bert.utils import cli
 
 TEXT_INPUT = "text"
 TEXT_PAIR_INPUT = "text_pair"
@@ -37,8 +49,7 @@ def check_exported_task(model_dir):
         label_map = os.path.join(model_dir.path, LABEL_MAP_FILE)
         raise ValueError(
             f"{label_map}: task {model_dir.task!r} is not exported; the "
-            f"exporters handle {', '.join(f'`{name}`' for name in exported)} "
-            "(sentences, pairs, regression)."
+            f"exporters handle {', '.join(f'`{name}`' for name in exported)}."
         )
     return task
 
@@ -54,6 +65,13 @@ def text_signature(is_pair, batch_size=None):
     if is_pair:
         specs[TEXT_PAIR_INPUT] = tf.TensorSpec((batch_size,), tf.string, name=TEXT_PAIR_INPUT)
     return specs
+
+
+def serving_text_signature(serving, batch_size=None):
+    """String `(batch_size,)` specs named by a `ServingSpec`'s `text_inputs`, in its order."""
+    return {
+        name: tf.TensorSpec((batch_size,), tf.string, name=name) for name in serving.text_inputs
+    }
 
 
 def text_inputs(preprocessor, texts, texts_pair=None, batch_size=None):
@@ -81,3 +99,108 @@ def text_inputs(preprocessor, texts, texts_pair=None, batch_size=None):
     if batch_size is not None:
         packed = {name: tf.reshape(value, [batch_size, -1]) for name, value in packed.items()}
     return packed
+
+
+# === Models built from a checkpoint: --init ===
+
+# The tasks whose model directory an exporter writes from a checkpoint (`--init`).
+INIT_TASKS = {text_embedding.TextEmbeddingTask.name: text_embedding.write_model_dir}
+
+
+def define_init_flags(flag_values=flags.FLAGS):
+    """Defines `--init`, `--task`, `--pooling`, `--normalize` and `--sequence_length`.
+
+    `--model_dir` (defined by the exporter, not required) and `--init` are exclusive;
+    `model_dir_from_flags` reads them.
+    """
+    flags.DEFINE_string(
+        "init", None, "A pretrained checkpoint (Hugging Face or Google BERT directory) to export "
+        "without fine-tuning, with --task=text_embedding: its model directory is written to a "
+        "temporary folder. Exclusive with --model_dir.", flag_values=flag_values,
+    )
+    flags.DEFINE_string(
+        "task", None,
+        f"With --init: the model to build from the checkpoint ({', '.join(INIT_TASKS)}).",
+        flag_values=flag_values,
+    )
+    flags.DEFINE_enum(
+        "pooling", "mean", POOLINGS, "With --init --task=text_embedding: mean over the real "
+        "tokens (sentence-transformers') or the [CLS] vector.", flag_values=flag_values,
+    )
+    flags.DEFINE_bool(
+        "normalize", True, "With --init --task=text_embedding: L2-normalise the embeddings "
+        "(--nonormalize: raw pooled vectors).", flag_values=flag_values,
+    )
+    flags.DEFINE_integer(
+        "sequence_length", None, "With --init: the packed length (longer texts are truncated). "
+        f"Default: {text_embedding.DEFAULT_SEQUENCE_LENGTH} (sentence-transformers' for "
+        "all-MiniLM-L6-v2), or the checkpoint's maximum if shorter.", flag_values=flag_values,
+    )
+
+
+def check_init_flags(flag_values=flags.FLAGS):
+    """Raises `cli.FlagError` unless exactly one of `--model_dir` and `--init` says what to
+    export, and the `--init` flags fit together. Reads no file but `--model_dir`'s existence."""
+    model_dir, init, task = (
+        flag_values["model_dir"].value, flag_values["init"].value, flag_values["task"].value
+    )
+    if model_dir is not None and init is not None:
+        raise cli.FlagError("init", init, "give either --model_dir or --init, not both.")
+    if init is None:
+        if task is not None:
+            raise cli.FlagError(
+                "task", task, "needs --init=CHECKPOINT (the checkpoint to build the model "
+                "from); a fine-tuned --model_dir names its own task."
+            )
+        if model_dir is None:
+            raise cli.FlagError(
+                "model_dir", None, "required: a fine-tuned model directory, or "
+                "--init=CHECKPOINT --task=text_embedding for sentence embeddings."
+            )
+        for name in ("pooling", "normalize", "sequence_length"):
+            if flag_values[name].present:
+                raise cli.FlagError(
+                    name, flag_values[name].value, "applies only with --init (a fine-tuned "
+                    "--model_dir keeps its own settings)."
+                )
+        return
+    if task not in INIT_TASKS:
+        raise cli.FlagError(
+            "task", task, f"--init builds one of {sorted(INIT_TASKS)}: pass "
+            "--task=text_embedding (fine-tuned tasks are exported with --model_dir)."
+        )
+    if not os.path.exists(init):
+        raise cli.FlagError("init", init, "no such checkpoint directory or file.")
+    length = flag_values["sequence_length"].value
+    if length is not None and length < 3:
+        raise cli.FlagError("sequence_length", length, "must be an int >= 3.")
+
+
+@contextlib.contextmanager
+def model_dir_from_flags(flag_values=flags.FLAGS):
+    """The model directory the flags name: `--model_dir`, or one written from `--init`.
+
+    With `--init=CHECKPOINT --task=text_embedding`, the sentence embedder's model directory
+    (`keras_bert.tasks.text_embedding.write_model_dir` with `--pooling`, `--normalize` and
+    `--sequence_length`) is written to a temporary folder, removed when the context exits.
+
+    Yields:
+        str. The model directory.
+
+    Raises:
+        cli.FlagError: as `check_init_flags`, or naming `--init` when the checkpoint cannot
+            be read (nothing is written then).
+    """
+    check_init_flags(flag_values)
+    if flag_values["init"].value is None:
+        yield flag_values["model_dir"].value
+        return
+    write_model_dir = INIT_TASKS[flag_values["task"].value]
+    with tempfile.TemporaryDirectory(prefix="keras_bert_init-") as scratch:
+        with cli.flag_context("init", flag_values=flag_values):
+            path = write_model_dir(
+                flag_values["init"].value, os.path.join(scratch, "model_dir"),
+                pooling=flag_values["pooling"].value, normalize=flag_values["normalize"].value,
+                sequence_length=flag_values["sequence_length"].value,
+            )
+        yield path

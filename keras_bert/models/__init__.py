@@ -3,6 +3,7 @@
 - `BertClassifier`: sentence (pair) classification or regression on `[CLS]`.
 - `BertSpanLabeler`: extractive QA, start/end logits per position.
 - `BertTokenClassifier`: one label per token (NER).
+- `BertTextEmbedder`: sentence embeddings (mean or `[CLS]` pooling, L2-normalised).
 - `load_model_dir(model_dir)`: model, tokenizer, preprocessor, label map and config of a
   directory written by `training.finetune` (see `keras_bert.models.model_dir`, the only
   reader and writer of that layout).
@@ -15,6 +16,7 @@
 import keras_bert.bert_encoder  # noqa: F401
 from keras_bert.models.bert_classifier import BertClassifier
 from keras_bert.models.bert_span_labeler import BertSpanLabeler
+from keras_bert.models.bert_text_embedder import BertTextEmbedder
 from keras_bert.models.bert_token_classifier import BertTokenClassifier
 from keras_bert.models.model_dir import ModelDir, load_model_dir
 from keras_bert.models.span_decoding import best_span
@@ -22,6 +24,7 @@ from keras_bert.models.span_decoding import best_span
 __all__ = [
     "BertClassifier",
     "BertSpanLabeler",
+    "BertTextEmbedder",
     "BertTokenClassifier",
     "ModelDir",
     "best_span",

@@ -3,13 +3,15 @@
 This module is the only reader and writer of the layout; `training.finetune`, `training.predict`
 and the exporters all go through it. The layout (a contract: export and serving code read it):
 
-    model.keras            the task model (`BertClassifier`, `BertSpanLabeler` or
-                           `BertTokenClassifier`), float32 compute, no optimizer;
+    model.keras            the task model (`BertClassifier`, `BertSpanLabeler`,
+                           `BertTokenClassifier` or `BertTextEmbedder`), float32
+                           compute, no optimizer;
                            inputs: dict of int32 `token_ids`, `segment_ids`,
                            `padding_mask`, each `(batch_size, sequence_length)`.
     label_map.json         {"task": "classification", "labels": ["0", "1"],
                            "regression": false}; token_classification: the tag
-                           names in index order; qa: {"task": "qa"}.
+                           names in index order; qa and text_embedding (tasks
+                           without labels): {"task": "qa"}.
     tokenizer/vocab.txt    the WordPiece vocabulary, and
     tokenizer/tokenizer_config.json   {"do_lower_case": true, ...}: enough for
                            `keras_bert.load_tokenizer(dir + "/tokenizer")` to
@@ -57,6 +59,14 @@ def _task_names():
     return tuple(TASKS)
 
 
+def _has_labels(task):
+    """Whether the registered `task` names classes or tags in `label_map.json` (its `Task`'s
+    `has_labels`; QA and text embeddings do not)."""
+    from keras_bert.tasks import TASKS  # pylint: disable=import-outside-toplevel
+
+    return TASKS[task].has_labels
+
+
 @dataclasses.dataclass
 class ModelDir:
     """A model directory read by `load_model_dir`.
@@ -80,7 +90,8 @@ class ModelDir:
 
     @property
     def task(self):
-        """`"classification"`, `"qa"` or `"token_classification"`."""
+        """The task name: `"classification"`, `"qa"`, `"token_classification"` or
+        `"text_embedding"` (a name in `keras_bert.tasks.TASKS`)."""
         return self.label_map["task"]
 
     @property
@@ -251,7 +262,7 @@ def read_label_map(path):
     task = label_map.get("task")
     if task not in _task_names():
         raise ValueError(f"{file_path}: `task` must be one of {_task_names()}, found {task!r}.")
-    if task != "qa":
+    if _has_labels(task):
         labels = label_map.get("labels")
         if (
             not isinstance(labels, list)
@@ -297,8 +308,8 @@ def make_label_map(task, labels=None, regression=False):
     """
     if task not in _task_names():
         raise ValueError(f"`task` must be one of {_task_names()}, received {task!r}.")
-    if task == "qa":
-        return {"task": "qa"}
+    if not _has_labels(task):
+        return {"task": task}
     labels = [str(label) for label in (labels or [])]
     if not regression and not labels:
         raise ValueError(f"`labels` must not be empty for task {task!r}.")
@@ -413,7 +424,7 @@ def _check_model(model, label_map, path):
     names, expected_names = _input_names(model), sorted(INPUT_NAMES)
     if names != expected_names:
         raise ValueError(f"{model_path} takes inputs {names}; expected {expected_names}.")
-    if label_map["task"] == "qa":
+    if not _has_labels(label_map["task"]):
         return
     num_outputs = int(model.num_classes)
     expected = 1 if label_map.get("regression") else len(label_map["labels"])

@@ -17,6 +17,7 @@ import re
 import numpy as np
 from absl import logging
 
+from keras_bert.tasks.task import CHECK_TEXTS
 from keras_bert.tasks.task import ServingSpec
 from keras_bert.tasks.task import Task
 
@@ -521,7 +522,56 @@ class ClassificationTask(Task):
     def serving(self):
         """Text signature inputs `text` (and `text_pair`); outputs from the logits."""
         text_inputs = ("text", "text_pair") if self.pair_column else ("text",)
-        return ServingSpec(text_inputs=text_inputs, outputs=self.serving_outputs)
+        return ServingSpec(
+            text_inputs=text_inputs,
+            outputs=self.serving_outputs,
+            numeric_outputs=("logits",),
+            read_inputs=self.serving_inputs,
+            check=self.check_serving,
+        )
+
+    def serving_inputs(self, model_dir, path=None, limit=None):
+        """`{"text": ...}` (and `"text_pair"`) of a TSV/CSV/JSONL file's fine-tuning columns,
+        or `CHECK_TEXTS` (paired with themselves reversed)."""
+        if path is None:
+            texts = list(CHECK_TEXTS)[:limit]
+            pairs = list(reversed(texts)) if self.pair_column else None
+        else:
+            examples = read_examples(
+                path, self.text_column, self.pair_column, self.label_column,
+                self.input_format, require_labels=False,
+            )
+            texts = examples.texts[:limit]
+            pairs = None if examples.pairs is None else examples.pairs[:limit]
+        inputs = {"text": texts}
+        if self.pair_column:
+            inputs["text_pair"] = pairs
+        return inputs
+
+    def check_serving(self, model_dir, inputs, outputs, max_abs_diff):
+        """The served logits against the Keras model's on the same texts (as
+        `predict_texts` packs and runs them), and the served labels against their argmax."""
+        from keras_bert.inputs import predict
+
+        packed = model_dir.preprocessor.pack_numpy(inputs["text"], inputs.get("text_pair"))
+        expected = np.asarray(predict(model_dir.load_model(), packed), np.float32)
+        logits = np.asarray(outputs["logits"], np.float32)
+        if logits.shape != expected.shape:
+            return {"passed": False,
+                    "error": f"logits shape {logits.shape}, expected {expected.shape}"}
+        diff = float(np.abs(logits - expected).max()) if logits.size else 0.0
+        agreement = (
+            float(np.mean(logits.argmax(axis=1) == expected.argmax(axis=1)))
+            if len(logits) else 1.0
+        )
+        report = {"max_abs_diff": diff, "label_agreement": agreement,
+                  "passed": bool(diff <= max_abs_diff and agreement == 1.0)}
+        if not self.regression:
+            report["label_output_agrees"] = bool(
+                np.array_equal(outputs["label"], logits.argmax(axis=1))
+            )
+            report["passed"] = report["passed"] and report["label_output_agrees"]
+        return report
 
     def serving_outputs(self, logits, labels):
         """The serving signatures' outputs, in graph ops, from float `(batch_size, C)` logits.

@@ -24,11 +24,14 @@ import re
 import string
 
 import numpy as np
+import tensorflow as tf
 
 from keras_bert.inputs import INPUT_NAMES
+from keras_bert.inputs import trim_to_longest
 from keras_bert.models.span_decoding import best_span
 from keras_bert.tasks.classification import softmax
 from keras_bert.tasks.classification import split_tab_pair
+from keras_bert.tasks.task import ServingSpec
 from keras_bert.tasks.task import Task
 from keras_bert.text.span_labeler_preprocessor import SpanLabelerPreprocessor
 from keras_bert.text.span_labeler_preprocessor import window_starts  # noqa: F401 (public)
@@ -242,7 +245,10 @@ def convert_examples(
     return preprocess(preprocessor, examples, is_training=is_training)
 
 
-Answer = collections.namedtuple("Answer", ["text", "score", "probability"])
+# `start` and `end`: the answer's characters `[start, end)` in the context (-1 without one).
+Answer = collections.namedtuple(
+    "Answer", ["text", "score", "probability", "start", "end"], defaults=(-1, -1)
+)
 
 
 def predict_answers(examples, features, start_logits, end_logits, max_answer_length=30):
@@ -255,10 +261,12 @@ def predict_answers(examples, features, start_logits, end_logits, max_answer_len
         max_answer_length: int. Longest answer in tokens.
 
     Returns:
-        dict `qas_id -> Answer(text, score, probability)`: `score` is
-        `start_logit + end_logit`; `probability` is `P(start) * P(end)` under
-        the softmaxes of the winning window. `Answer("", -inf, 0.0)` when no
-        window has a valid span.
+        dict `qas_id -> Answer(text, score, probability, start, end)`: `score`
+        is `start_logit + end_logit`; `probability` is `P(start) * P(end)` under
+        the softmaxes of the winning window; `start` and `end` are the answer's
+        characters `[start, end)` in the context. `Answer("", -inf, 0.0, -1, -1)`
+        when no window has a valid span. Ties go to the earlier window, then the
+        earlier start, then the earlier end.
     """
     best = {}
     for window, example_index in enumerate(features.example_index):
@@ -292,11 +300,105 @@ def predict_answers(examples, features, start_logits, end_logits, max_answer_len
         if index in best:
             start_char, end_char, score, probability = best[index]
             answers[example.qas_id] = Answer(
-                example.context[start_char:end_char], score, probability
+                example.context[start_char:end_char], score, probability, start_char, end_char
             )
         else:
             answers[example.qas_id] = Answer("", float("-inf"), 0.0)
     return answers
+
+
+def decode_answers(windows, start_logits, end_logits, contexts, max_answer_length=30):
+    """`predict_answers` in graph ops: the best answer of every example, over all its windows.
+
+    The same spans win as in `predict_answers`: a span starts at a context position where its
+    window has the most context (`max_context`) and ends at a context position, at most
+    `max_answer_length` tokens on; its score is `start_logit + end_logit` (in float64); the
+    best span of all windows of an example wins, ties going to the earlier window, then the
+    earlier start, then the earlier end.
+
+    Shape legend: W = windows, L = positions (the logits' length), E = examples,
+    K = `max_answer_length`.
+
+    Args:
+        windows: dict of the `SpanLabelerPreprocessor`'s outputs: int32 `word_ids`,
+            `start_chars`, `end_chars`, bool `max_context` `(W, sequence_length)` (only the
+            first L positions are read) and int32 `example_index` `(W,)`.
+        start_logits, end_logits: float `(W, L)`: the `BertSpanLabeler`'s (padding at -1e9).
+        contexts: string `(E,)`: the contexts, to cut the answers from.
+        max_answer_length: int. Longest answer, in tokens.
+
+    Returns:
+        dict: `answer` (string `(E,)`, the context's characters `[start, end)`), `score`
+        (float32 `(E,)`, -inf without an answer), `probability` (float32 `(E,)`,
+        `P(start) * P(end)` under the winning window's softmaxes), `start` and `end` (int32
+        `(E,)`: character offsets into the context, `end` exclusive; -1 without an answer).
+    """
+    start_logits = tf.cast(start_logits, tf.float64)
+    end_logits = tf.cast(end_logits, tf.float64)
+    num_windows, length = tf.shape(start_logits)[0], tf.shape(start_logits)[1]
+    in_context = windows["word_ids"][:, :length] >= 0  # (W, L)
+    start_mask = tf.logical_and(in_context, windows["max_context"][:, :length])
+    # The span (start, start + k), k < K, at [w, start, k]: (L, K) ends, (W, L, K) scores,
+    # in the (start, end) order of `best_span`'s grid.
+    ends = tf.range(length)[:, tf.newaxis] + tf.range(max_answer_length)[tf.newaxis, :]
+    end_in_sequence = ends < length
+    ends = tf.minimum(ends, length - 1)
+    valid = tf.logical_and(
+        start_mask[:, :, tf.newaxis],
+        tf.logical_and(tf.gather(in_context, ends, axis=1), end_in_sequence[tf.newaxis]),
+    )
+    minus_infinity = tf.constant(float("-inf"), tf.float64)
+    scores = tf.where(
+        valid,
+        start_logits[:, :, tf.newaxis] + tf.gather(end_logits, ends, axis=1),
+        minus_infinity,
+    )
+    flat = tf.reshape(scores, [num_windows, -1])  # (W, L * K)
+    best = tf.reduce_max(flat, axis=1)  # (W,)
+    has_span = best > minus_infinity
+    # The first position of the best score (`tf.argmax` does not promise the first of ties).
+    flat_size = tf.shape(flat)[1]
+    first = tf.reduce_min(
+        tf.where(tf.equal(flat, best[:, tf.newaxis]), tf.range(flat_size)[tf.newaxis], flat_size),
+        axis=1,
+    )
+    window_start = first // max_answer_length
+    window_end = window_start + first % max_answer_length
+
+    # Per example: the first window of the best score. (E,)
+    example_index = windows["example_index"]
+    num_examples = tf.shape(contexts)[0]
+    best = tf.where(has_span, best, minus_infinity)
+    example_best = tf.math.unsorted_segment_max(best, example_index, num_examples)
+    is_winner = tf.logical_and(has_span, tf.equal(best, tf.gather(example_best, example_index)))
+    winner = tf.math.unsorted_segment_min(
+        tf.where(is_winner, tf.range(num_windows), num_windows), example_index, num_examples
+    )
+    found = winner < num_windows
+    winner = tf.where(found, winner, 0)
+    start = tf.gather(window_start, winner)
+    end = tf.gather(window_end, winner)
+    start_char = tf.where(
+        found, tf.gather_nd(windows["start_chars"], tf.stack([winner, start], axis=1)), -1
+    )
+    end_char = tf.where(
+        found, tf.gather_nd(windows["end_chars"], tf.stack([winner, end], axis=1)), -1
+    )
+    answer = tf.strings.substr(
+        contexts, tf.maximum(start_char, 0), tf.maximum(end_char - start_char, 0),
+        unit="UTF8_CHAR",
+    )
+    # Padding positions hold -1e9: they add nothing to the softmaxes, as in `predict_answers`.
+    probability = tf.gather_nd(
+        tf.nn.softmax(start_logits, axis=-1), tf.stack([winner, start], axis=1)
+    ) * tf.gather_nd(tf.nn.softmax(end_logits, axis=-1), tf.stack([winner, end], axis=1))
+    return {
+        "answer": tf.where(found, answer, ""),
+        "score": tf.cast(tf.where(found, tf.gather(best, winner), minus_infinity), tf.float32),
+        "probability": tf.cast(tf.where(found, probability, 0.0), tf.float32),
+        "start": start_char,
+        "end": end_char,
+    }
 
 
 def normalize_answer(text):
@@ -367,6 +469,23 @@ class Data:
         return len(self.examples)
 
 
+# (question, context) pairs the exporters verify on without an evaluation file: short contexts,
+# accents, no answer at all (an empty context), and a context of several windows.
+CHECK_PAIRS = (
+    ("Who sings at night?", "The owl sings at night in the forest."),
+    ("Where is the café?",
+     "Le café crème est à Paris ; the Café Zoë is in Zürich, Switzerland."),
+    ("What is there?", ""),
+    (
+        "Which river flows through city 57?",
+        " ".join(
+            f"City {i} lies on the river R{i * 7 % 31} and has {i * 13 % 97} bridges."
+            for i in range(90)
+        ),
+    ),
+)
+
+
 class QuestionAnsweringTask(Task):
     """SQuAD-style extractive QA: `BertSpanLabeler` over windows of the context.
 
@@ -379,6 +498,7 @@ class QuestionAnsweringTask(Task):
     """
 
     name = "qa"
+    has_labels = False
     default_sequence_length = 384
     sequence_outputs = True
     selection_metric = "f1"
@@ -451,7 +571,8 @@ class QuestionAnsweringTask(Task):
     # === Prediction ===
 
     def predict_texts(self, model_dir, lines, batch_size=64):
-        """One dict per `question<TAB>context` line: `answer`, `probability`, `score`."""
+        """One dict per `question<TAB>context` line: `answer`, `probability`, `score`, and
+        `start`, `end` (the answer's characters `[start, end)` in the context, -1 for none)."""
         pairs = [split_tab_pair(line, "question<TAB>context") for line in lines]
         data = self.read_texts(model_dir.preprocessor, pairs)
         answers = self.predict(model_dir.load_model(), data, batch_size)
@@ -462,6 +583,8 @@ class QuestionAnsweringTask(Task):
                 "answer": answer.text,
                 "probability": answer.probability,
                 "score": answer.score if np.isfinite(answer.score) else None,
+                "start": answer.start,
+                "end": answer.end,
             })
         return results
 
@@ -474,4 +597,85 @@ class QuestionAnsweringTask(Task):
             "doc_stride": self.doc_stride,
             "max_query_length": self.max_query_length,
             "max_answer_length": self.max_answer_length,
+        }
+
+    # === Serving ===
+
+    @property
+    def serving(self):
+        """Text signature `question`, `context` -> `answer`, `score`, `probability`, `start`,
+        `end` (`decode_answers`); token-id signature -> `start_logits`, `end_logits`."""
+        return ServingSpec(
+            text_inputs=("question", "context"),
+            outputs=self.serving_outputs,
+            numeric_outputs=("start_logits", "end_logits"),
+            text_outputs=self.serving_text_outputs,
+            read_inputs=self.serving_inputs,
+            check=self.check_serving,
+        )
+
+    def serving_outputs(self, logits, labels):
+        """float32 `start_logits`, `end_logits` `(num_windows, sequence_length)`."""
+        del labels  # QA has none
+        return {name: tf.cast(logits[name], tf.float32) for name in ("start_logits", "end_logits")}
+
+    def serving_text_outputs(self, model, preprocessor, labels, texts):
+        """Every window of every pair through the model, then `decode_answers`, in graph ops."""
+        del labels
+        windows = preprocessor(texts["question"], texts["context"])
+        logits = model(
+            trim_to_longest({name: windows[name] for name in INPUT_NAMES}), training=False
+        )
+        return decode_answers(
+            windows, logits["start_logits"], logits["end_logits"], texts["context"],
+            self.max_answer_length,
+        )
+
+    def serving_inputs(self, model_dir, path=None, limit=None):
+        """`{"question": ..., "context": ...}` of a SQuAD v1.1 file, or `CHECK_PAIRS`."""
+        del model_dir
+        if path is None:
+            pairs = list(CHECK_PAIRS)
+        else:
+            pairs = [(example.question, example.context) for example in read_squad(path)]
+        pairs = pairs[:limit]
+        return {
+            "question": [question for question, _ in pairs],
+            "context": [context for _, context in pairs],
+        }
+
+    def check_serving(self, model_dir, inputs, outputs, max_abs_diff):
+        """The served answers against `predict_texts`': text, character span and score."""
+        pairs = list(zip(inputs["question"], inputs["context"]))
+        data = self.read_texts(model_dir.preprocessor, pairs)
+        answers = self.predict(model_dir.load_model(), data)
+        expected = [answers[example.qas_id] for example in data.examples]
+        served_text = [str(text) for text in outputs["answer"]]
+        text_equal = np.array([a == e.text for a, e in zip(served_text, expected)])
+        span_equal = np.array([
+            (int(start), int(end)) == (e.start, e.end)
+            for start, end, e in zip(outputs["start"], outputs["end"], expected)
+        ])
+        expected_scores = np.array([e.score for e in expected], np.float64)
+        served_scores = np.asarray(outputs["score"], np.float64)
+        finite = np.isfinite(expected_scores)
+        same_answered = bool(np.array_equal(finite, np.isfinite(served_scores)))
+        score_diff = (
+            float(np.abs(served_scores[finite] - expected_scores[finite]).max())
+            if finite.any() and same_answered else 0.0
+        )
+        disagreements = [
+            {"question": pair[0], "served": served, "expected": e.text}
+            for pair, served, e, equal in zip(pairs, served_text, expected, text_equal)
+            if not equal
+        ][:10]
+        return {
+            "num_questions": len(pairs),
+            "answer_agreement": float(text_equal.mean()) if len(pairs) else 1.0,
+            "span_agreement": float(span_equal.mean()) if len(pairs) else 1.0,
+            "max_score_diff": score_diff,
+            "disagreements": disagreements,
+            # The score adds two logits: each may differ by `max_abs_diff`.
+            "passed": bool(text_equal.all() and span_equal.all() and same_answered
+                           and score_diff <= 2 * max_abs_diff),
         }

@@ -11,6 +11,7 @@ What a task names:
 | member | used by | what |
 |---|---|---|
 | `name` | all | registry key, written to the model directory |
+| `has_labels` | model directory | whether `label_map.json` lists class or tag names |
 | `default_sequence_length` | finetune | the packed length when `--sequence_length` is not given |
 | `selection_metric` | finetune | the `evaluate` key that picks the best `--dev` checkpoint |
 | `sequence_outputs` | finetune, predict | whether the model's outputs have a sequence axis |
@@ -29,26 +30,83 @@ What a task names:
 import dataclasses
 import inspect
 
+from keras_bert.inputs import INPUT_NAMES
+from keras_bert.inputs import trim_to_longest
+
+
+# Texts the exporters verify a text signature on when no evaluation file is given: ordinary
+# text, accents, a literal special token, punctuation runs, an empty string, an over-long word.
+CHECK_TEXTS = (
+    "it 's a charming and often affecting journey .",
+    "Unflinchingly bleak and desperate.",
+    "Café crème, naïve résumé — déjà vu!",
+    "the [MASK] was [SEP] dull",
+    "",
+    "supercalifragilistic" * 6 + " indeed",
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class ServingSpec:
-    """What the exporters trace for a task: string inputs and the outputs built from logits.
+    """What the exporters trace and check for a task.
+
+    Two signatures are traced: the token-id one (the model's dict of int32 `INPUT_NAMES`
+    `(batch_size, sequence_length)` -> `outputs`) and the text one (string `(batch_size,)`
+    tensors named `text_inputs` -> `text_outputs`). By default the text signature packs the
+    strings with the task's preprocessor, cuts the batch to its longest row and returns
+    `outputs`; a task whose preprocessor gives more than the model's inputs (QA's windows)
+    or whose results need the text (words, answer strings) traces its own `text_outputs`.
 
     Attributes:
         text_inputs: tuple of str. Names of the string inputs of the text signature, e.g.
-            `("text",)` or `("text", "text_pair")`.
-        outputs: callable `(logits, model_dir) -> dict of tensors`: the signature's outputs
-            from the model's outputs, in graph ops.
+            `("text",)`, `("text", "text_pair")` or `("question", "context")`, in the order
+            the preprocessor takes them.
+        outputs: callable `(model_outputs, labels) -> dict of tensors`: the token-id
+            signature's outputs from the model's outputs, in graph ops.
+        numeric_outputs: tuple of str. The token-id outputs that verification compares with
+            the Keras model's, number for number. Defaults to `("logits",)`.
+        text_outputs: callable `(model, preprocessor, labels, texts) -> dict of tensors`, or
+            None: the text signature's outputs from a dict of string `(batch_size,)` tensors
+            named by `text_inputs`, in graph ops. None: `default_text_outputs`.
+        read_inputs: callable `(model_dir, path, limit) -> dict of lists of str` (named by
+            `text_inputs`): the inputs to verify the text signature on, read from an
+            evaluation file `path` (the task's data format), or built-in ones when `path` is
+            None; at most `limit` rows.
+        check: callable `(model_dir, inputs, outputs, max_abs_diff) -> dict`: compares the
+            text signature's `outputs` (numpy arrays, strings decoded to str) on `inputs`
+            (as `read_inputs` gives them) with what `training.predict` computes in Python;
+            the dict holds the figures and `passed`.
     """
 
     text_inputs: tuple
     outputs: object
+    numeric_outputs: tuple = ("logits",)
+    text_outputs: object = None
+    read_inputs: object = None
+    check: object = None
+
+    def text_signature_outputs(self, model, preprocessor, labels, texts):
+        """The text signature's outputs: `text_outputs`, or `default_text_outputs`."""
+        if self.text_outputs is not None:
+            return self.text_outputs(model, preprocessor, labels, texts)
+        return self.default_text_outputs(model, preprocessor, labels, texts)
+
+    def default_text_outputs(self, model, preprocessor, labels, texts):
+        """`outputs` of the model on the texts packed by the preprocessor, in graph ops.
+
+        The batch is cut to its longest packed row (`keras_bert.inputs.trim_to_longest`):
+        outputs at real positions do not depend on padding.
+        """
+        packed = preprocessor(*[texts[name] for name in self.text_inputs])
+        inputs = trim_to_longest({name: packed[name] for name in INPUT_NAMES})
+        return self.outputs(model(inputs, training=False), labels)
 
 
 class Task:
     """Base class of the fine-tuning tasks; subclasses fill in the members (see module doc)."""
 
     name = None
+    has_labels = True
     default_sequence_length = 128
     selection_metric = None
     sequence_outputs = False

@@ -17,12 +17,17 @@ Sentences become model inputs through the task's preprocessor,
 import dataclasses
 
 import numpy as np
+import tensorflow as tf
 
 from keras_bert.inputs import IGNORED_LABEL
 from keras_bert.inputs import INPUT_NAMES
+from keras_bert.inputs import trim_to_longest
 from keras_bert.tasks.classification import softmax
+from keras_bert.tasks.task import CHECK_TEXTS
+from keras_bert.tasks.task import ServingSpec
 from keras_bert.tasks.task import Task
 from keras_bert.text.token_classifier_preprocessor import TokenClassifierPreprocessor
+from keras_bert.text.words import split_words_tensor
 from keras_bert.utils import deprecation
 
 # Sentences preprocessed per call: bounds the memory of the ragged intermediates.
@@ -215,6 +220,63 @@ def predict_tags(features, logits, tags):
         predicted.append(row_tags)
         probabilities.append(row_probabilities)
     return predicted, probabilities
+
+
+def decode_tags(words, word_ids, logits, tags):
+    """`predict_tags` in graph ops: the tag of each word from its first piece's logits.
+
+    Shape legend: B = sentences, W = most words of a sentence, L = positions (the logits'
+    length), T = tags.
+
+    Args:
+        words: string `tf.RaggedTensor` `(B, None)`: the words packed.
+        word_ids: int32 `(B, sequence_length)`: the word of each position, -1 elsewhere
+            (`TokenClassifierPreprocessor`'s `word_ids`; only the first L positions are read).
+        logits: float `(B, L, T)`.
+        tags: list of str. The tag names, in index order.
+
+    Returns:
+        dict: `words` (string `(B, W)`, padded with ""), `num_words` (int32 `(B,)`), `tags`
+        (string `(B, W)`: the argmax tag, the first of ties; "O" (or the first tag) for a
+        word without a piece in the window; "" past `num_words`) and `scores` (float32
+        `(B, W)`: the chosen tag's softmax probability, 0 for words without a piece and
+        padding).
+    """
+    logits = tf.cast(logits, tf.float64)
+    length = tf.shape(logits)[1]
+    word_ids = word_ids[:, :length]
+    # A word's first piece: a position of the word whose left neighbour is of another word.
+    previous = tf.pad(word_ids[:, :-1], [[0, 0], [1, 0]], constant_values=-1)
+    first_pieces = tf.where(tf.logical_and(word_ids >= 0, tf.not_equal(word_ids, previous)))
+    first_pieces = tf.cast(first_pieces, tf.int32)  # (num_first_pieces, 2): row, position
+    word_table = words.to_tensor(default_value="")  # (B, W)
+    num_words = tf.cast(words.row_lengths(), tf.int32)
+    positions = tf.tensor_scatter_nd_update(
+        tf.fill(tf.shape(word_table), -1),
+        tf.stack([first_pieces[:, 0], tf.gather_nd(word_ids, first_pieces)], axis=1),
+        first_pieces[:, 1],
+    )  # (B, W): each word's first piece, -1 for none
+    word_logits = tf.gather(logits, tf.maximum(positions, 0), batch_dims=1)  # (B, W, T)
+    best_logit = tf.reduce_max(word_logits, axis=-1, keepdims=True)
+    num_tags = len(tags)
+    best = tf.reduce_min(
+        tf.where(tf.equal(word_logits, best_logit), tf.range(num_tags), num_tags), axis=-1
+    )
+    probability = tf.reduce_max(tf.nn.softmax(word_logits, axis=-1), axis=-1)
+    has_piece = positions >= 0
+    in_sentence = tf.range(tf.shape(word_table)[1])[tf.newaxis, :] < num_words[:, tf.newaxis]
+    outside = "O" if "O" in tags else tags[0]
+    word_tags = tf.where(
+        has_piece,
+        tf.gather(tf.constant(list(tags), tf.string), best),
+        tf.where(in_sentence, outside, ""),
+    )
+    return {
+        "words": word_table,
+        "num_words": num_words,
+        "tags": word_tags,
+        "scores": tf.cast(tf.where(has_piece, probability, 0.0), tf.float32),
+    }
 
 
 def _split_tag(tag):
@@ -418,3 +480,69 @@ class TokenClassificationTask(Task):
                 result["words"], result["tags"], result["probabilities"]
             )
         )
+
+    # === Serving ===
+
+    @property
+    def serving(self):
+        """Text signature `text` -> `words`, `num_words`, `tags`, `scores` (padded to the
+        most words of the batch, `decode_tags`); token-id signature -> `logits`."""
+        return ServingSpec(
+            text_inputs=("text",),
+            outputs=self.serving_outputs,
+            numeric_outputs=("logits",),
+            text_outputs=self.serving_text_outputs,
+            read_inputs=self.serving_inputs,
+            check=self.check_serving,
+        )
+
+    def serving_outputs(self, logits, labels):
+        """float32 `logits` `(batch_size, sequence_length, num_tags)`."""
+        del labels
+        return {"logits": tf.cast(logits, tf.float32)}
+
+    def serving_text_outputs(self, model, preprocessor, labels, texts):
+        """Texts cut into words at white space, packed, tagged: `decode_tags`, in graph ops."""
+        words, _, _ = split_words_tensor(texts["text"], split_punctuation=False)
+        packed = preprocessor(words)
+        logits = model(
+            trim_to_longest({name: packed[name] for name in INPUT_NAMES}), training=False
+        )
+        return decode_tags(words, packed["word_ids"], logits, labels)
+
+    def serving_inputs(self, model_dir, path=None, limit=None):
+        """`{"text": ...}`: the sentences of a CoNLL file (words joined by spaces), or
+        `CHECK_TEXTS`."""
+        del model_dir
+        if path is None:
+            return {"text": list(CHECK_TEXTS)[:limit]}
+        return {"text": [" ".join(s.words) for s in read_conll(path)][:limit]}
+
+    def check_serving(self, model_dir, inputs, outputs, max_abs_diff):
+        """The served words, tags and scores against `predict_texts`'."""
+        del max_abs_diff  # probabilities, compared at 1e-5
+        expected = self.predict_texts(model_dir, list(inputs["text"]))
+        words_equal, tags_equal, score_diff, disagreements = [], [], 0.0, []
+        for row, result in enumerate(expected):
+            count = int(outputs["num_words"][row])
+            words = [str(word) for word in outputs["words"][row][:count]]
+            tags = [str(tag) for tag in outputs["tags"][row][:count]]
+            words_equal.append(words == result["words"])
+            tags_equal.append(tags == result["tags"])
+            if words_equal[-1]:
+                score_diff = max(score_diff, float(np.abs(
+                    np.asarray(outputs["scores"][row][:count], np.float64)
+                    - np.asarray(result["probabilities"], np.float64)
+                ).max(initial=0.0)))
+            if not (words_equal[-1] and tags_equal[-1]) and len(disagreements) < 10:
+                disagreements.append({"text": inputs["text"][row], "served": tags,
+                                      "expected": result["tags"]})
+        count = max(len(expected), 1)
+        return {
+            "num_texts": len(expected),
+            "word_agreement": sum(words_equal) / count,
+            "tag_agreement": sum(tags_equal) / count,
+            "max_score_diff": score_diff,
+            "disagreements": disagreements,
+            "passed": bool(all(words_equal) and all(tags_equal) and score_diff <= 1e-5),
+        }

@@ -6,6 +6,8 @@ import os
 import pytest
 
 from export import benchmark
+from export.core import cpu
+from tests.export import task_tflite
 
 
 def test_benchmark_writes_json_and_chart(converted, tmp_path):
@@ -61,3 +63,62 @@ def test_token_id_feeds_are_filler_words_between_cls_and_sep(converted):
     assert (token_ids[8:] == special["pad"]).all()
     assert mask.tolist() == [1] * 8 + [0] * 24
     assert not feeds["32_32_segment_ids"].any()
+
+
+# === Files of every task ===
+
+
+@pytest.fixture(scope="module")
+def task_files(tmp_path_factory):
+    """Tiny embedding and fixed-length (48) QA files with their manifests (a token-tagging
+    file takes inputs as the embedding file does: the benchmark ignores the outputs)."""
+    directory = str(tmp_path_factory.mktemp("task_tflite"))
+    return {
+        task: task_tflite.write_task_tflite(directory, task, sequence_length=48)
+        for task in ("text_embedding", "qa")
+    }
+
+
+def test_benchmark_times_every_task_and_names_the_cpu(task_files, tmp_path):
+    files = [task_files["text_embedding"], task_files["qa"]]
+    lines = []
+    report = benchmark.run(
+        files, out=str(tmp_path / "bench"), lengths=(8, 32), threads=(1,), runs=2, warmup=1,
+        padded_tokens=8, names=["embedding", "qa"], log=lines.append,
+    )
+    # The output starts with the CPU, its int8 features and what they mean for int8 files.
+    cpu_info = cpu.read_cpu_info()
+    assert lines[0] == cpu.describe(cpu_info) == report["machine"]["cpu_line"]
+    assert lines[0].startswith("CPU: ") and "; int8 features: " in lines[0]
+    assert benchmark._table(report).splitlines()[0] == lines[0]
+    machine = report["machine"]
+    assert machine["int8_features"] == cpu_info["features"]
+    assert machine["int8_summary"] == cpu.INT8_GROUPS[machine["int8_group"]]
+    embedding, qa = report["files"]
+    assert [(row["length"], row["real_tokens"]) for row in embedding["latency"]] == [
+        (8, 8), (32, 32), (32, 8)
+    ]
+    assert embedding["fixed_length"] is None and embedding["skipped_lengths"] == []
+    assert embedding["p50_speedup_exact_vs_padded"]["1threads"] > 0
+    assert (embedding["task"], qa["task"]) == ("text_embedding", "qa")
+    # The fixed-length QA file: its own length only, full and with 8 real tokens padded to it.
+    assert [(row["length"], row["real_tokens"]) for row in qa["latency"]] == [(48, 48), (48, 8)]
+    assert qa["fixed_length"] == 48 and qa["skipped_lengths"] == [8, 32]
+    assert "fixed input length 48" in qa["note"] and "[8, 32] skipped" in qa["note"]
+    assert "p50_speedup_exact_vs_padded" not in qa
+    assert qa["p50_speedup_vs_first"] == {"1threads_8": None, "1threads_32": None}
+    for row in qa["latency"]:
+        assert 0 < row["p50_ms"] <= row["p99_ms"]
+
+
+def test_fixed_length_feeds_are_padded_to_the_file_length(task_files):
+    """QA's inputs are `ids`, `mask`, `segment_ids` of shape (1, 48): the feeds are packed to
+    48 whatever `lengths` say."""
+    path = task_files["qa"]
+    assert benchmark.token_id_fixed_length(path, {}) == 48
+    feeds = benchmark.pack_token_id_feeds(path, lengths=(8, 32), padded_tokens=8)
+    assert sorted({key.rsplit("_", 2)[0] for key in feeds}) == ["48_48", "8_48"]
+    token_ids, mask = feeds["8_48_token_ids"][0], feeds["8_48_padding_mask"][0]
+    assert token_ids.shape == (48,) and token_ids[0] == 101 and token_ids[7] == 102
+    assert mask.tolist() == [1] * 8 + [0] * 40
+    assert benchmark.token_id_fixed_length(task_files["text_embedding"], {}) is None

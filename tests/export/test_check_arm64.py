@@ -14,7 +14,9 @@ import pytest
 
 from export.core import arm64_runner
 from export import check_arm64
+from tests.export import task_tflite
 from tests.export import token_id_models
+from tests.test_case import shared_path
 
 THRESHOLDS = {
     "float_max_abs_diff": 1e-4,
@@ -378,3 +380,271 @@ def test_arm64_matches_x86(tflite_files):
         quantized = check_arm64.is_quantized(x86_info["tensor_dtypes"])
         assert quantized == (name == "dynamic_int8")
         assert check_arm64.judge(metrics, quantized, THRESHOLDS) == [], (name, metrics)
+
+
+# === Files of the other tasks (question answering, token tagging, embeddings) ===
+
+SQUAD = shared_path("data", "squad", "dev-v1.1-2articles.json")
+CONLL = (
+    "-DOCSTART- O\n\nEU B-ORG\nrejects O\nGerman B-MISC\ncall O\n. O\n\n"
+    "Peter B-PER\nBlackburn I-PER\n\nBRUSSELS B-LOC\n1996-08-22 O\n"
+)
+
+
+@pytest.fixture(scope="module")
+def task_files(tmp_path_factory):
+    """Float32 files of the three tasks and a dynamic-int8 embedding file; the QA file takes
+    (1, 64) inputs and its manifest shapes its windows."""
+    directory = str(tmp_path_factory.mktemp("task_tflite"))
+    files = {
+        task: task_tflite.write_task_tflite(directory, task, sequence_length=64)
+        for task in ("text_embedding", "token_classification")
+    }
+    files["qa"] = task_tflite.write_task_tflite(
+        directory, "qa", sequence_length=64,
+        manifest_extra={"doc_stride": 32, "max_query_length": 16},
+    )
+    files["text_embedding_int8"] = task_tflite.write_task_tflite(
+        directory, "text_embedding", sequence_length=64, quantize=True
+    )
+    return files
+
+
+def test_file_task(task_files, tmp_path):
+    assert check_arm64.file_task(task_files["qa"]) == "qa"
+    assert check_arm64.file_task(task_files["text_embedding"]) == "text_embedding"
+    # Without a manifest: a classifier, as before.
+    assert check_arm64.file_task(_write(tmp_path / "m.tflite", "")) == "classification"
+    _write(tmp_path / "n.tflite", "")
+    _write(tmp_path / "n.manifest.json", json.dumps({"task": "parsing"}))
+    with pytest.raises(ValueError, match=r"n\.tflite: the manifest's task 'parsing' is not one"):
+        check_arm64.file_task(str(tmp_path / "n.tflite"))
+
+
+def test_read_eval_of_every_task(tmp_path):
+    questions = check_arm64.read_eval("qa", SQUAD, limit=3)
+    assert len(questions) == 3 and questions[0].question and questions[0].context
+    sentences = check_arm64.read_eval(
+        "token_classification", _write(tmp_path / "d.conll", CONLL)
+    )
+    assert [s.words for s in sentences] == [
+        ["EU", "rejects", "German", "call", "."], ["Peter", "Blackburn"],
+        ["BRUSSELS", "1996-08-22"],
+    ]
+    texts = check_arm64.read_eval(
+        "text_embedding", _write(tmp_path / "e.tsv", "sentence\nA man is eating .\nhi\n"), 1
+    )
+    assert texts == ["A man is eating ."]
+    texts, _, labels = check_arm64.read_eval(
+        "classification", _write(tmp_path / "c.tsv", "sentence\tlabel\nok\t1\n")
+    )
+    assert texts == ["ok"] and labels.tolist() == [1]
+    with pytest.raises(ValueError, match=r"`--eval` file .*nope\.json.* does not exist"):
+        check_arm64.read_eval("qa", str(tmp_path / "nope.json"))
+    with pytest.raises(ValueError, match=r"e2\.tsv:1: the header \['text'\] names no `sentence`"):
+        check_arm64.read_eval("text_embedding", _write(tmp_path / "e2.tsv", "text\nhi\n"))
+
+
+def test_pack_examples_of_every_task(task_files, tmp_path):
+    manifest_settings = check_arm64.tokenizer_settings(task_files["qa"])
+    assert manifest_settings["sequence_length"] == 64
+    questions = check_arm64.read_eval("qa", SQUAD, limit=2)
+    manifest = {"doc_stride": 32, "max_query_length": 16}
+    inputs = check_arm64.pack_examples("qa", questions, manifest_settings, manifest)
+    # Windows of 64 tokens over each context, the question first.
+    assert inputs["token_ids"].shape[1] == 64 and inputs["token_ids"].shape[0] > 2
+    assert inputs["lengths"].tolist() == inputs["padding_mask"].sum(axis=1).tolist()
+    assert (inputs["token_ids"][:, 0] == 101).all() and inputs["segment_ids"].max() == 1
+    # A smaller stride (from the manifest) makes more windows than the task's default 128.
+    default = check_arm64.pack_examples(
+        "qa", questions, dict(manifest_settings, sequence_length=96)
+    )
+    assert len(default["lengths"]) < len(inputs["lengths"])
+    settings = check_arm64.tokenizer_settings(task_files["token_classification"])
+    sentences = check_arm64.read_eval(
+        "token_classification", _write(tmp_path / "d.conll", CONLL)
+    )
+    tagged = check_arm64.pack_examples("token_classification", sentences, settings)
+    assert tagged["lengths"].tolist() == [7, 4, 8]  # [CLS] pieces [SEP]
+    embedded = check_arm64.pack_examples("text_embedding", ["a man is eating ."], settings)
+    assert embedded["lengths"].tolist() == [7] and not embedded["segment_ids"].any()
+
+
+def test_compare_output_kinds():
+    lengths = np.array([2, 3])
+    # Token logits (length, num_tags): padding positions (beyond `lengths`) are not compared.
+    x86 = [np.array([[1.0, 0.0], [0.0, 1.0], [9.0, 0.0]]), np.array([[1.0, 0.0]] * 3)]
+    arm64 = [np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 9.0]]), np.array([[1.0, 0.0]] * 2
+                                                                       + [[0.0, 0.5]])]
+    metrics = check_arm64.compare_output("token_logits", x86, arm64, lengths)
+    assert metrics["num_argmax"] == 5 and metrics["num_argmax_disagreements"] == 1
+    assert metrics["argmax_agreement"] == pytest.approx(0.8)
+    assert metrics["max_abs_diff"] == pytest.approx(1.0) and metrics["max_abs_diff_example"] == 1
+    # Span logits (length,): one argmax over the real positions per input.
+    spans = check_arm64.compare_output(
+        "span_logits", [np.array([0.0, 2.0, 5.0]), np.array([3.0, 1.0, 0.0])],
+        [np.array([0.0, 2.5, -5.0]), np.array([1.0, 3.0, 0.0])], lengths,
+    )
+    assert spans["num_argmax"] == 2 and spans["num_argmax_disagreements"] == 1
+    # Embeddings: the smallest cosine.
+    embedding = check_arm64.compare_output(
+        "embedding", [np.array([1.0, 0.0]), np.array([0.0, 1.0])],
+        [np.array([1.0, 0.0]), np.array([0.6, 0.8])], lengths,
+    )
+    assert embedding["min_cosine"] == pytest.approx(0.8)
+    assert embedding["min_cosine_example"] == 1 and "argmax_agreement" not in embedding
+    logits = check_arm64.compare_output(
+        "example_logits", [np.array([0.2, 0.1])], [np.array([0.1, 0.2])], lengths[:1]
+    )
+    assert logits["argmax_agreement"] == 0.0 and logits["what"].startswith("logits")
+    with pytest.raises(ValueError, match=r"Input 0: the x86 output has shape \(2,\) but"):
+        check_arm64.compare_output("embedding", [np.zeros(2)], [np.zeros(3)], lengths[:1])
+    with pytest.raises(ValueError, match=r"`kind` \('pooled'\) must be one of"):
+        check_arm64.compare_output("pooled", [], [], [])
+
+
+def test_output_kind():
+    assert check_arm64.output_kind("qa", "start_logits", [(64,), (64,)], [64, 64]) == (
+        "span_logits"
+    )
+    assert check_arm64.output_kind("token_classification", "logits", [(5, 9)], [5]) == (
+        "token_logits"
+    )
+    # An embedding's width may equal the input length: the task decides.
+    assert check_arm64.output_kind("text_embedding", "embedding", [(64,)], [64]) == "embedding"
+    assert check_arm64.output_kind("classification", "logits", [(2,)], [2]) == "example_logits"
+
+
+def test_judge_outputs():
+    figures = {
+        "start_logits": {"argmax_agreement": 1.0, "max_abs_diff": 1e-6},
+        "end_logits": {"argmax_agreement": 0.99, "max_abs_diff": 2e-4},
+    }
+    assert check_arm64.judge_outputs(figures, quantized=False, thresholds=THRESHOLDS) == [
+        "`end_logits`: argmax agreement 0.9900 < 1.0",
+        "`end_logits`: max |diff| 0.0002 > 0.0001",
+    ]
+    assert check_arm64.judge_outputs(figures, quantized=True, thresholds=THRESHOLDS) == [
+        "`end_logits`: argmax agreement 0.9900 < 0.995",
+    ]
+    embedding = {"embedding": {"min_cosine": 0.98, "max_abs_diff": 0.01}}
+    thresholds = dict(THRESHOLDS, float_min_cosine=0.9999, quantized_min_cosine=0.99)
+    assert check_arm64.judge_outputs(embedding, quantized=True, thresholds=thresholds) == [
+        "`embedding`: min cosine 0.980000 < 0.99",
+    ]
+
+
+def test_every_output_of_every_task_on_x86(task_files, tmp_path):
+    """The check's host side on each task's file: run, compare every output, report. The float
+    file against itself agrees exactly; the dynamic-int8 embedding file stands in for a second
+    CPU with different kernels."""
+    settings = {path: check_arm64.tokenizer_settings(path) for path in task_files.values()}
+    examples = {
+        "qa": check_arm64.read_eval("qa", SQUAD, limit=2),
+        "token_classification": check_arm64.read_eval(
+            "token_classification", _write(tmp_path / "d.conll", CONLL)
+        ),
+        "text_embedding": ["a man is eating food .", "a man is riding a horse .", "hi"],
+    }
+    entries = []
+    for name in ("qa", "token_classification", "text_embedding"):
+        path = task_files[name]
+        manifest = json.loads(open(path[:-7] + ".manifest.json", encoding="utf-8").read())
+        inputs = check_arm64.pack_examples(name, examples[name], settings[path], manifest)
+        outputs, info = check_arm64.run_outputs_on_x86(path, inputs)
+        again, _ = check_arm64.run_outputs_on_x86(path, inputs, num_threads=2)
+        figures = check_arm64.compare_outputs(
+            name, outputs, again, inputs["lengths"], info["fed_lengths"]
+        )
+        entries.append(check_arm64.outputs_entry(
+            path, name, settings[path], figures, info, info, THRESHOLDS
+        ))
+        if name == "qa":
+            # Fixed length: every window fed at 64, whatever its real length; both logits.
+            assert set(info["fed_lengths"]) == {64}
+            assert info["inputs"]["ids"]["shape_signature"] == [-1, 64]
+            assert sorted(figures) == ["end_logits", "start_logits"]
+            assert figures["start_logits"]["what"].startswith("logits over positions")
+            assert figures["start_logits"]["num_argmax"] == len(inputs["lengths"])
+        if name == "token_classification":
+            assert info["fed_lengths"] == inputs["lengths"].tolist()
+            assert figures["logits"]["num_argmax"] == int(inputs["lengths"].sum())
+        if name == "text_embedding":
+            assert figures["embedding"]["min_cosine"] == pytest.approx(1.0)
+            int8_outputs, int8_info = check_arm64.run_outputs_on_x86(
+                task_files["text_embedding_int8"], inputs
+            )
+            assert check_arm64.is_quantized(int8_info["tensor_dtypes"])
+            int8 = check_arm64.compare_outputs(
+                name, outputs, int8_outputs, inputs["lengths"], info["fed_lengths"]
+            )["embedding"]
+            assert 0 < int8["max_abs_diff"] < 0.5 and 0.9 < int8["min_cosine"] < 1.0
+    for entry in entries:
+        assert entry["passed"], entry["failures"]
+        assert entry["kind"] == "float" and entry["max_abs_diff"] <= 1e-5
+    report = check_arm64.build_report(
+        entries, "eval", ["python"], {}, {}, dict(THRESHOLDS, float_min_cosine=0.9999,
+                                                  quantized_min_cosine=0.99),
+    )
+    assert report["passed"]
+    markdown = check_arm64.report_markdown(report)
+    assert "| `qa.tflite` | float, qa | " in markdown
+    assert "| `qa.tflite` | `start_logits` | logits over positions" in markdown
+    assert "| `text_embedding.tflite` | `embedding` | embedding, cosine per example |" in markdown
+    assert "embeddings min cosine >= 0.9999 (float)" in markdown
+
+
+def test_runner_writes_every_output(task_files, tmp_path):
+    inputs = token_id_models.random_token_inputs(3, sequence_length=16)
+    arm64_runner.save_npz_atomically(str(tmp_path / "in.npz"), **inputs)
+    arm64_runner.main([
+        f"--model={task_files['token_classification']}", f"--inputs={tmp_path / 'in.npz'}",
+        f"--output={tmp_path / 'out.npz'}", "--all_outputs",
+    ])
+    with np.load(tmp_path / "out.npz", allow_pickle=False) as data:
+        outputs, info = arm64_runner.unpack_outputs(data)
+    expected, _ = arm64_runner.run_model_outputs(task_files["token_classification"], inputs)
+    assert info["output_names"] == ["logits"]
+    for value, reference, length in zip(outputs["logits"], expected["logits"], inputs["lengths"]):
+        assert value.shape == (length, task_tflite.NUM_TAGS)
+        np.testing.assert_array_equal(value, reference)
+
+
+def test_stack_ragged_round_trip():
+    arrays = [np.ones((2, 3)), np.zeros((4, 3)), np.full((1, 3), 7.0)]
+    values, shapes = arm64_runner.stack_ragged(arrays)
+    assert values.shape == (3, 4, 3) and shapes.tolist() == [[2, 3], [4, 3], [1, 3]]
+    for got, want in zip(arm64_runner.unstack_ragged(values, shapes), arrays):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_input_roles_and_fixed_length():
+    assert [arm64_runner.input_role(n) for n in ("ids", "mask", "segment_ids", "text")] == [
+        "token_ids", "padding_mask", "segment_ids", None
+    ]
+    assert arm64_runner.fixed_length({"ids": {"shape_signature": [1, 384]}}) == 384
+    assert arm64_runner.fixed_length({"token_ids": {"shape_signature": [1, -1]}}) is None
+    with pytest.raises(ValueError, match=r"disagree on their length: \[-1, 8\]"):
+        arm64_runner.fixed_length({
+            "a": {"shape_signature": [1, 8]}, "b": {"shape_signature": [1, -1]}
+        })
+
+
+@pytest.mark.slow
+def test_arm64_matches_x86_on_every_task(task_files):
+    try:
+        check_arm64.check_rootfs(ROOTFS, "/opt/litert/bin/python")
+    except ValueError as error:
+        pytest.skip(f"the arm64 set-up is missing: {error}")
+    inputs = token_id_models.random_token_inputs(8, sequence_length=64)
+    thresholds = dict(THRESHOLDS, float_min_cosine=0.9999, quantized_min_cosine=0.99)
+    for name, path in task_files.items():
+        task = check_arm64.file_task(path)
+        x86_outputs, x86_info = check_arm64.run_outputs_on_x86(path, inputs)
+        arm64_outputs, arm64_info = check_arm64.run_outputs_on_arm64(path, inputs, ROOTFS)
+        assert arm64_info["versions"]["machine"] == "aarch64"
+        figures = check_arm64.compare_outputs(
+            task, x86_outputs, arm64_outputs, inputs["lengths"], x86_info["fed_lengths"]
+        )
+        quantized = check_arm64.is_quantized(x86_info["tensor_dtypes"])
+        assert check_arm64.judge_outputs(figures, quantized, thresholds) == [], (name, figures)

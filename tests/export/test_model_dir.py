@@ -65,9 +65,9 @@ def test_reads_the_finetune_layout(tiny_model_dir):
          r"finetune_config\.json:1: invalid JSON"),
         (lambda d: _edit_json(os.path.join(d, "label_map.json"), task="qa"),
          r"finetune_config\.json says task 'classification' but label_map\.json says 'qa'"),
-        (lambda d: [_edit_json(os.path.join(d, name), task="token_classification")
+        (lambda d: [_edit_json(os.path.join(d, name), task="summarization")
                     for name in ("label_map.json", "finetune_config.json")],
-         r"task 'token_classification' is not exported"),
+         r"label_map\.json: `task` must be one of .*, found 'summarization'"),
     ],
 )
 def test_bad_model_dirs_name_the_problem(tiny_model_dir, tmp_path, breakage, message):

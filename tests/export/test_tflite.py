@@ -13,6 +13,7 @@ import tensorflow as tf
 from export.core import evaluation
 from export.core import flatbuffer
 from export.core import litert
+from export.core import metadata
 from export.core import quantization
 from keras_bert.models import model_dir as model_dir_lib
 from export import tflite
@@ -76,6 +77,21 @@ def test_manifest_describes_the_file(converted, tiny_model_dir):
     assert manifest["inputs"]["token_ids"] == {"dtype": "int32", "shape_signature": [1, -1]}
     assert manifest["outputs"]["logits"]["dtype"] == "float32"
     assert manifest["custom_ops"] == [] and manifest["ops"]["FULLY_CONNECTED"] > 0
+
+
+def test_token_id_file_carries_classifier_metadata(converted, tiny_model_dir):
+    path, _ = converted["none"]
+    found = metadata.read(path)
+    assert found["name"] == os.path.basename(tiny_model_dir)
+    assert (found["version"], found["author"], found["license"]) == (
+        "1", "keras-bert", "Apache-2.0")
+    assert "2 classes (0, 1)" in found["description"]
+    assert sorted(entry["name"] for entry in found["inputs"]) == ["ids", "mask", "segment_ids"]
+    assert [entry["name"] for entry in found["outputs"]] == ["probability"]
+    assert sorted(found["zip_files"]) == ["labels.txt", "vocab.txt"]
+    assert litert.read_manifest(path)["metadata"] == found
+    # The string file has none: the task libraries cannot run it.
+    assert litert.read_manifest(converted["text"][0])["metadata"] is None
 
 
 def test_dynamic_range_file_is_smaller_and_close(converted, tiny_model_dir):
@@ -247,6 +263,7 @@ def test_command_line_exits_non_zero_under_the_agreement_threshold(tiny_model_di
     command = [
         sys.executable, "-m", "export.tflite", f"--model_dir={tiny_model_dir}", f"--out={out}",
         "--quantize=dynamic", f"--eval={SST2_TEST}", "--eval_limit=8", "--min_agreement=1.01",
+        "--model_name=sst2-tiny", "--model_version=2", "--model_license=MIT",
     ]
     result = subprocess.run(command, cwd=REPOSITORY, capture_output=True, text=True,
                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), check=False)
@@ -256,6 +273,8 @@ def test_command_line_exits_non_zero_under_the_agreement_threshold(tiny_model_di
         report = json.load(f)
     assert report["passed"] is False and report["min_agreement"] == 1.01
     assert {"accuracy", "keras_accuracy", "label_agreement", "max_abs_diff"} <= set(report)
+    found = litert.read_manifest(out)["metadata"]
+    assert (found["name"], found["version"], found["license"]) == ("sst2-tiny", "2", "MIT")
 
 
 def test_quantize_float_weights_matches_dynamic_range_quantization(converted, tmp_path):
