@@ -939,6 +939,16 @@ def file_entry(path, tokenizer, metrics, x86_info, arm64_info, thresholds):
     quantized = is_quantized(x86_info["tensor_dtypes"])
     failures = judge(metrics, quantized, thresholds) + _xnnpack_failures(x86_info, arm64_info)
     return {
+        **_identity(path, quantized, tokenizer, x86_info),
+        "output": x86_info["output"],
+        **metrics,
+        **_runs(x86_info, arm64_info, failures),
+    }
+
+
+def _identity(path, quantized, tokenizer, x86_info):
+    """The entry fields that say which file ran, and how it was fed."""
+    return {
         "path": path,
         "bytes": os.path.getsize(path),
         "sha256": file_sha256(path),
@@ -947,8 +957,12 @@ def file_entry(path, tokenizer, metrics, x86_info, arm64_info, thresholds):
                       for key, value in tokenizer.items()},
         "skipped": False,
         "signature": x86_info["signature"],
-        "output": x86_info["output"],
-        **metrics,
+    }
+
+
+def _runs(x86_info, arm64_info, failures):
+    """The entry fields of the two runs (XNNPACK nodes, seconds) and the verdict."""
+    return {
         "x86_xnnpack_nodes": x86_info.get("xnnpack_nodes"),
         "arm64_xnnpack_nodes": arm64_info.get("xnnpack_nodes"),
         "x86_inference_seconds": x86_info["inference_seconds"],
@@ -978,28 +992,15 @@ def outputs_entry(path, task_name, tokenizer, figures, x86_info, arm64_info, thr
     cosines = [m["min_cosine"] for m in figures.values() if "min_cosine" in m]
     differences = [m["max_abs_diff"] for m in figures.values()]
     return {
-        "path": path,
-        "bytes": os.path.getsize(path),
-        "sha256": file_sha256(path),
+        **_identity(path, quantized, tokenizer, x86_info),
         "task": task_name,
-        "kind": "quantized (int8 weights)" if quantized else "float",
-        "tokenizer": {_REPORT_TOKENIZER_KEYS.get(key, key): value
-                      for key, value in tokenizer.items()},
-        "skipped": False,
-        "signature": x86_info["signature"],
         "num_examples": x86_info["num_examples"],
         # NaN anywhere makes the largest difference NaN (np.max propagates it).
         "max_abs_diff": float(np.max(differences)) if differences else 0.0,
         "min_argmax_agreement": min(agreements) if agreements else None,
         "min_cosine": min(cosines) if cosines else None,
         "outputs": figures,
-        "x86_xnnpack_nodes": x86_info.get("xnnpack_nodes"),
-        "arm64_xnnpack_nodes": arm64_info.get("xnnpack_nodes"),
-        "x86_inference_seconds": x86_info["inference_seconds"],
-        "arm64_inference_seconds": arm64_info["inference_seconds"],
-        "arm64_process_seconds": arm64_info.get("process_seconds"),
-        "passed": not failures,
-        "failures": failures,
+        **_runs(x86_info, arm64_info, failures),
     }
 
 

@@ -285,11 +285,16 @@ def _write_saved_model(model, info, parity, path, string_input):
         signature = list(specs.values())
     else:
 
+        length = info.sequence_length if parity.fixed_sequence_length else None
+
         def serve(inputs):
             # A static batch of 1 lets the converter lower every mask reshape to a builtin.
+            if length is None:
+                # Clients pass `(1, n)` ids of any n: cut them as the preprocessor would.
+                inputs = graphs.truncate_token_ids(
+                    inputs, info.sequence_length, info.tokenizer.sep_token_id)
             return outputs(inputs)
 
-        length = info.sequence_length if parity.fixed_sequence_length else None
         signature = [{name: tf.TensorSpec((1, length), tf.int32, name=name)
                       for name in INPUT_NAMES}]
     archive.add_endpoint("serving_default", serve, input_signature=signature)

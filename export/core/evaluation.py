@@ -24,18 +24,12 @@ from keras_bert.models.model_dir import LABEL_MAP_FILE
 from keras_bert.tasks import classification
 from keras_bert.tasks import question_answering
 from keras_bert.tasks import token_classification
+from keras_bert.tasks.task import CHECK_TEXTS
 from keras_bert.utils.atomic import atomic_file
 
 # Sentences used when no --eval file is given: ordinary text, accents, a literal special
-# token, punctuation runs, an empty string and an over-long word.
-DEFAULT_TEXTS = (
-    "it 's a charming and often affecting journey .",
-    "Unflinchingly bleak and desperate.",
-    "Café crème, naïve résumé — déjà vu!",
-    "the [MASK] was [SEP] dull",
-    "",
-    "supercalifragilistic" * 6 + " indeed",
-)
+# token, punctuation runs, an empty string and an over-long word (the tasks' own list).
+DEFAULT_TEXTS = CHECK_TEXTS
 
 
 def read_tsv(path, info, limit=None, require_labels=True):

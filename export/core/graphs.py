@@ -101,6 +101,36 @@ def text_inputs(preprocessor, texts, texts_pair=None, batch_size=None):
     return packed
 
 
+def truncate_token_ids(inputs, sequence_length, sep_token_id):
+    """Token-id inputs longer than `sequence_length` cut as the preprocessor cuts a text.
+
+    The Android clients pack a text themselves and, for inputs of shape `(1, -1)`, never
+    truncate it (MediaPipe Tasks clips only fixed-shape inputs): a text past the position
+    embeddings would fail in the app, and one past `sequence_length` would not be the
+    model's input. In the file, `[CLS] t1 ... tn [SEP]` longer than `sequence_length` keeps
+    its first `sequence_length - 1` tokens and ends in `[SEP]`: exactly what the task's
+    preprocessor packs for a single text (`[CLS]`, the first `sequence_length - 2` pieces,
+    `[SEP]`). Inputs of at most `sequence_length` tokens pass unchanged. Builtin ops only.
+
+    Args:
+        inputs: dict of int32 `(batch_size, length)` tensors `token_ids`, `segment_ids`,
+            `padding_mask`.
+        sequence_length: int. The longest input the model was fine-tuned on.
+        sep_token_id: int. The `[SEP]` id.
+
+    Returns:
+        dict of int32 `(batch_size, min(length, sequence_length))` tensors.
+    """
+    length = tf.shape(inputs[INPUT_NAMES[0]])[1]
+    kept = tf.minimum(length, sequence_length)
+    cut = {name: value[:, :kept] for name, value in inputs.items()}
+    # The last kept position becomes [SEP] where the input was longer.
+    last = tf.logical_and(tf.equal(tf.range(kept), kept - 1), length > sequence_length)
+    cut["token_ids"] = tf.where(last[tf.newaxis, :], tf.constant(sep_token_id, tf.int32),
+                                cut["token_ids"])
+    return cut
+
+
 # === Models built from a checkpoint: --init ===
 
 # The tasks whose model directory an exporter writes from a checkpoint (`--init`).

@@ -24,7 +24,6 @@ The interpreter is `ai_edge_litert` (LiteRT, the maintained successor of `tflite
 `tflite_runtime`, else `tf.lite`, whichever is installed first in that order.
 """
 
-import hashlib
 import json
 import os
 import threading
@@ -35,6 +34,7 @@ import numpy as np
 # NumPy only: running a model needs neither TensorFlow nor the tokenizer.
 from keras_bert.inputs import INPUT_NAMES
 from keras_bert.inputs import trim_to_longest
+from keras_bert.models.model_dir import file_sha256
 from keras_bert.tasks.classification import softmax
 
 # The signatures' text input names (as in export/core/graphs.py; not imported from there, which
@@ -136,15 +136,6 @@ def read_manifest(tflite_path):
     if not isinstance(manifest, dict):
         raise ValueError(f"{path} holds a {type(manifest).__name__}, not an object.")
     return manifest
-
-
-def file_sha256(path):
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_associated_files(path):

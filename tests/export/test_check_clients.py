@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from export import check_clients
@@ -102,3 +103,25 @@ def test_files_without_metadata_are_refused(converted, tiny_model_dir, tmp_path)
     eval_path = _sentences(str(tmp_path / "eval.tsv"), 2, with_accent=False)
     with pytest.raises(ValueError, match="no TFLite Model Metadata"):
         check_clients.check_files([converted["text"][0]], tiny_model_dir, eval_path)
+
+
+def test_texts_longer_than_the_model_are_cut_as_the_preprocessor_cuts_them(
+        converted, tiny_model_dir):
+    """MediaPipe passes `(1, n)` ids of any n to a `(1, -1)` file (it clips only fixed-shape
+    inputs); the file cuts them as the task's preprocessor does, instead of failing past the
+    position embeddings."""
+    from export.core import clients  # pylint: disable=import-outside-toplevel
+
+    info = model_dir_lib.load_model_dir(tiny_model_dir, load_model=False)
+    texts = ["a gorgeous film", " ".join(["wonderful film"] * 70),
+             " ".join(["wonderful film"] * 400)]
+    probabilities = np.array([
+        [result["probabilities"][label] for label in info.labels]
+        for result in info.load_task().predict_texts(info, texts)
+    ])
+    result = clients.run_client(
+        "mediapipe", {"model": converted["none"][0], "task": "text_classifier", "texts": texts})
+    logits = np.array([[{c["name"]: c["score"] for c in item["categories"]}[label]
+                        for label in info.labels] for item in result["results"]])
+    client_probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(client_probabilities, probabilities, atol=1e-5)

@@ -19,6 +19,7 @@ import pytest
 
 import keras_bert
 from export import tflite
+from export.core import clients
 from export.core import evaluation
 from export.core import litert
 from export.core import metadata
@@ -38,6 +39,7 @@ SQUAD_DEV = shared_path("data", "squad", "dev-v1.1-2articles.json")
 SST2_TEST = shared_path("data", "sst2", "test.tsv")
 MINILM = shared_path("models", "all-MiniLM-L6-v2")
 GOLDEN = shared_path("golden", "minilm_reference.npz")
+GOLDEN_TEXTS = shared_path("golden", "minilm_reference_texts.json")
 # BertQuestionAnswerer packs 384 tokens: the QA model directory's windows are that long.
 QA_SEQUENCE_LENGTH = metadata.QUESTION_ANSWERER_SEQUENCE_LENGTH
 QA_EVAL_LIMIT = 12
@@ -224,10 +226,14 @@ def test_metadata_does_not_change_the_numbers(converted, tiny_model_dir, tmp_pat
 def test_minilm_embedding_file_matches_the_reference(quantize, min_cosine, tmp_path):
     """all-MiniLM-L6-v2 from its checkpoint (`--init`), against sentence-transformers'
     `sentence_embedding` of the golden file, fed the golden token ids (float32 measured:
-    min cosine 1 - 5e-13; about 30 s)."""
+    min cosine 1 - 5e-13; about 30 s), and through MediaPipe's `TextEmbedder`, which
+    tokenizes the golden texts itself from the file's metadata. The golden file was made at
+    64 tokens (`max_length`), so the file is exported at that length."""
     out = str(tmp_path / f"minilm_{quantize}.tflite")
+    with open(GOLDEN_TEXTS, encoding="utf-8") as f:
+        golden_texts = json.load(f)
     report = tflite.convert_checkpoint(MINILM, out, quantize=quantize, eval_limit=3,
-                                       log=_quiet)
+                                       sequence_length=golden_texts["max_length"], log=_quiet)
     manifest = litert.read_manifest(out)
     assert manifest["source_checkpoint"] == os.path.abspath(MINILM)
     assert metadata.read(out)["name"] == "all-MiniLM-L6-v2"
@@ -239,6 +245,14 @@ def test_minilm_embedding_file_matches_the_reference(quantize, min_cosine, tmp_p
     embeddings = model.outputs_from_packed(packed)["embedding"]
     cosines = evaluation.cosine_similarities(embeddings, golden["sentence_embedding"])
     assert cosines.min() >= min_cosine, cosines
+    # The Android client: the single texts (the golden rows of pairs have no one-text form).
+    singles = golden_texts["singles"]
+    result = clients.run_client(
+        "mediapipe", {"model": out, "task": "text_embedder", "texts": singles})
+    client_embeddings = np.array([item["embedding"] for item in result["results"]])
+    client_cosines = evaluation.cosine_similarities(
+        client_embeddings, golden["sentence_embedding"][: len(singles)])
+    assert client_cosines.min() >= min_cosine, client_cosines
 
 
 # === Bad input ===
