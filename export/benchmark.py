@@ -84,9 +84,18 @@ def _check_arguments(argv):
     """The `.tflite` files named on the command line must exist."""
     if not argv[1:]:
         raise app.UsageError("Pass one or more .tflite files.")
+    from export.core import litert  # pylint: disable=import-outside-toplevel
+
     for path in argv[1:]:
         if not os.path.isfile(path):
             raise app.UsageError(f"The .tflite file {path!r} does not exist.")
+        manifest = litert.read_manifest(path)
+        if manifest is not None and manifest.get("input_kind") != "text":
+            vocabulary = os.path.join(os.path.dirname(os.path.abspath(path)), manifest["vocab"])
+            try:
+                litert.check_vocabulary(vocabulary, manifest, litert.manifest_path(path))
+            except ValueError as error:
+                raise app.UsageError(f"{path}: {error}") from None
 
 
 
@@ -180,6 +189,8 @@ def pack_token_id_feeds(path, lengths, padded_tokens):
 
     manifest = litert.read_manifest(path)
     vocabulary = os.path.join(os.path.dirname(os.path.abspath(path)), manifest["vocab"])
+    # Another vocabulary than the file was exported with would pack other ids.
+    litert.check_vocabulary(vocabulary, manifest, litert.manifest_path(path))
     _, word = _filler_token(manifest, vocabulary)
     tokenizer = keras_bert.load_tokenizer(vocabulary, lower_case=manifest.get("lower_case"))
     feeds = {}

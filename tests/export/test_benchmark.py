@@ -122,3 +122,33 @@ def test_fixed_length_feeds_are_padded_to_the_file_length(task_files):
     assert token_ids.shape == (48,) and token_ids[0] == 101 and token_ids[7] == 102
     assert mask.tolist() == [1] * 8 + [0] * 40
     assert benchmark.token_id_fixed_length(task_files["text_embedding"], {}) is None
+
+
+def test_a_vocabulary_that_is_not_the_manifests_is_one_line(converted, tmp_path):
+    """The vocabulary beside the file is checked against the manifest's SHA-256 before any
+    timing: another one would pack other ids. One line, exit 2, nothing written."""
+    import shutil  # pylint: disable=import-outside-toplevel
+    import subprocess  # pylint: disable=import-outside-toplevel
+    import sys  # pylint: disable=import-outside-toplevel
+
+    path, _ = converted["none"]
+    stem = os.path.splitext(path)[0]
+    copy = str(tmp_path / "model.tflite")
+    shutil.copy(path, copy)
+    shutil.copy(stem + ".manifest.json", str(tmp_path / "model.manifest.json"))
+    with open(stem + ".vocab.txt", encoding="utf-8") as f:
+        vocabulary = f.read().splitlines()
+    with open(tmp_path / "model.vocab.txt", "w", encoding="utf-8") as f:
+        f.write("\n".join(reversed(vocabulary)) + "\n")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    result = subprocess.run(
+        [sys.executable, "-m", "export.benchmark", copy, f"--out={tmp_path / 'bench'}",
+         "--runs=1", "--lengths=16", "--threads=1"],
+        cwd=root, capture_output=True, text=True, check=False,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    last = [line for line in result.stderr.splitlines() if line.strip()][-1]
+    assert "model.vocab.txt" in last and "vocab_sha256" in last
+    assert not os.path.exists(tmp_path / "bench.json")
