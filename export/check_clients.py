@@ -27,7 +27,8 @@ The reference is the Keras model of the model directory, through the task's own 
 (`task.predict_texts`, what `training.predict` prints). Classifiers: label agreement, and every
 disagreement with our token ids and the ids the clients' tokenizer gives (it lower-cases ASCII
 but keeps accents, where the uncased reference strips them: `cliché`). Embeddings: cosine per
-text. Question answering: the client's top answer against ours widened to whole space-separated
+text, judged on the texts the client tokenizes as we do (the others are listed with both id
+sequences and their cosine; no file can give them our embedding). Question answering: the client's top answer against ours widened to whole space-separated
 words of the context (the client shows whole words, e.g. `three-region` where the span is
 `three`), white space collapsed; the report also gives exact and SQuAD-normalised text agreement.
 
@@ -121,19 +122,19 @@ def _run(client, request, quantized):
 
 
 def _read_sentences(info, path, limit):
-    texts, texts_pair = evaluation.read_texts(info, path, limit)
-    if texts_pair is not None:
+    """The texts of `path` (its model directory's text column, else `sentence`, `text`, the
+    first); the clients take single texts, so a pair model is refused."""
+    if info.is_pair_task:
         raise ValueError(
             f"{info.path}: a sentence-pair classifier; the clients classify single texts."
         )
-    return list(texts)
+    return evaluation.read_sentences(path, info, limit)
 
 
 def _classification(info, task, path, limit, file_path, quantized, thresholds):
     texts = _read_sentences(info, path, limit)
     ours = [result["label"] for result in task.predict_texts(info, texts)]
-    our_ids = info.preprocessor.pack_numpy(texts)
-    client_tokenizer = _client_like_tokenizer(info)
+    token_ids = _TokenIds(info, texts)
     entries = []
     for client, client_task in CLIENTS_FOR_TASK["classification"]:
         result = _run(client, {"model": file_path, "task": client_task, "texts": texts},
@@ -143,20 +144,11 @@ def _classification(info, task, path, limit, file_path, quantized, thresholds):
             continue
         theirs = [max(r["categories"], key=lambda c: c["score"])["name"]
                   for r in result["results"]]
-        disagreements = []
-        for index, (mine, other) in enumerate(zip(ours, theirs)):
-            if mine == other:
-                continue
-            length = int(our_ids["padding_mask"][index].sum())
-            client_ids = client_tokenizer(texts[index])
-            disagreements.append({
-                "index": index, "text": texts[index], "keras_label": mine, "client_label": other,
-                "our_token_ids": our_ids["token_ids"][index, :length].tolist(),
-                "client_token_ids": client_ids,
-                "cause": ("tokenization (the client keeps accents)"
-                          if client_ids != our_ids["token_ids"][index, :length].tolist()
-                          else "numerics (same token ids)"),
-            })
+        disagreements = [
+            {"index": index, "text": texts[index], "keras_label": mine, "client_label": other,
+             **token_ids.describe(index)}
+            for index, (mine, other) in enumerate(zip(ours, theirs)) if mine != other
+        ]
         agreement = 1.0 - len(disagreements) / max(1, len(texts))
         least = thresholds["quantized_min_agreement" if quantized else "min_agreement"]
         entries.append({
@@ -166,6 +158,32 @@ def _classification(info, task, path, limit, file_path, quantized, thresholds):
             "disagreements": disagreements, "client_seconds": result["elapsed_seconds"],
         })
     return entries
+
+
+class _TokenIds:
+    """Our token ids of each text and the ids the clients' tokenizer gives it, for the report."""
+
+    def __init__(self, info, texts):
+        self._texts = texts
+        self._packed = info.preprocessor.pack_numpy(texts)
+        self._client_tokenizer = _client_like_tokenizer(info)
+
+    def ours(self, index):
+        length = int(self._packed["padding_mask"][index].sum())
+        return self._packed["token_ids"][index, :length].tolist()
+
+    def differ(self, index):
+        """Whether the client's tokenizer gives text `index` other ids than ours."""
+        return self._client_tokenizer(self._texts[index]) != self.ours(index)
+
+    def describe(self, index):
+        """Both id sequences of text `index` and the likely cause of a difference."""
+        client_ids = self._client_tokenizer(self._texts[index])
+        return {
+            "our_token_ids": self.ours(index), "client_token_ids": client_ids,
+            "cause": ("tokenization (the client keeps accents)" if client_ids != self.ours(index)
+                      else "numerics (same token ids)"),
+        }
 
 
 def _client_like_tokenizer(info):
@@ -191,6 +209,10 @@ def _client_like_tokenizer(info):
 def _text_embedding(info, task, path, limit, file_path, quantized, thresholds):
     texts = _read_sentences(info, path, limit)
     ours = np.asarray([r["embedding"] for r in task.predict_texts(info, texts)], np.float64)
+    token_ids = _TokenIds(info, texts)
+    # Texts the clients tokenize otherwise (accents) get another embedding whatever the file
+    # computes: listed, and left out of the judged figure.
+    same_ids = np.array([not token_ids.differ(i) for i in range(len(texts))], bool)
     entries = []
     for client, client_task in CLIENTS_FOR_TASK["text_embedding"]:
         result = _run(client, {"model": file_path, "task": client_task, "texts": texts},
@@ -202,13 +224,17 @@ def _text_embedding(info, task, path, limit, file_path, quantized, thresholds):
         cosine = np.sum(ours * theirs, axis=1) / np.maximum(
             np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1), 1e-12)
         least = thresholds["quantized_min_cosine" if quantized else "min_cosine"]
-        below = [{"index": i, "text": texts[i], "cosine": float(cosine[i])}
+        judged = cosine[same_ids] if same_ids.any() else np.ones(1)
+        below = [{"index": int(i), "text": texts[i], "cosine": float(cosine[i]),
+                  **token_ids.describe(i)}
                  for i in np.flatnonzero(cosine < least)]
         entries.append({
             "client": client, "client_task": client_task,
             "client_version": result["client_version"], "examples": len(texts),
-            "min_cosine": float(cosine.min()), "mean_cosine": float(cosine.mean()),
-            "threshold": least, "passed": bool(cosine.min() >= least), "below_threshold": below,
+            "min_cosine": float(judged.min()), "mean_cosine": float(judged.mean()),
+            "texts_tokenized_otherwise": int((~same_ids).sum()),
+            "min_cosine_all_texts": float(cosine.min()),
+            "threshold": least, "passed": bool(judged.min() >= least), "below_threshold": below,
             "client_seconds": result["elapsed_seconds"],
         })
     return entries
