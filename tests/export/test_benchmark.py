@@ -138,7 +138,10 @@ def test_a_vocabulary_that_is_not_the_manifests_is_one_line(converted, tmp_path)
     shutil.copy(stem + ".manifest.json", str(tmp_path / "model.manifest.json"))
     with open(stem + ".vocab.txt", encoding="utf-8") as f:
         vocabulary = f.read().splitlines()
-    with open(tmp_path / "model.vocab.txt", "w", encoding="utf-8") as f:
+    # The vocabulary the manifest names, beside the copy, but another one.
+    with open(stem + ".manifest.json", encoding="utf-8") as f:
+        vocabulary_name = json.load(f)["vocab"]
+    with open(tmp_path / vocabulary_name, "w", encoding="utf-8") as f:
         f.write("\n".join(reversed(vocabulary)) + "\n")
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     result = subprocess.run(
@@ -150,5 +153,5 @@ def test_a_vocabulary_that_is_not_the_manifests_is_one_line(converted, tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     last = [line for line in result.stderr.splitlines() if line.strip()][-1]
-    assert "model.vocab.txt" in last and "vocab_sha256" in last
+    assert vocabulary_name in last and "vocab_sha256" in last
     assert not os.path.exists(tmp_path / "bench.json")
