@@ -121,13 +121,14 @@ def truncate_token_ids(inputs, sequence_length, sep_token_id):
     Returns:
         dict of int32 `(batch_size, min(length, sequence_length))` tensors.
     """
-    length = tf.shape(inputs[INPUT_NAMES[0]])[1]
-    kept = tf.minimum(length, sequence_length)
-    cut = {name: value[:, :kept] for name, value in inputs.items()}
-    # The last kept position becomes [SEP] where the input was longer.
-    last = tf.logical_and(tf.equal(tf.range(kept), kept - 1), length > sequence_length)
-    cut["token_ids"] = tf.where(last[tf.newaxis, :], tf.constant(sep_token_id, tf.int32),
-                                cut["token_ids"])
+    # A static slice end: no shape arithmetic in the file (a shorter input is kept whole).
+    cut = {name: value[:, :sequence_length] for name, value in inputs.items()}
+    # The last kept position becomes [SEP] where the input had more real tokens: the
+    # position whose running count of real tokens is `sequence_length`.
+    real_tokens = tf.reduce_sum(inputs["padding_mask"], axis=1, keepdims=True)
+    count = tf.cumsum(cut["padding_mask"], axis=1)
+    last = tf.logical_and(tf.equal(count, sequence_length), real_tokens > sequence_length)
+    cut["token_ids"] = tf.where(last, tf.constant(sep_token_id, tf.int32), cut["token_ids"])
     return cut
 
 
