@@ -79,8 +79,8 @@ def define_flags():
     flags.DEFINE_float("quantized_min_cosine", 0.99, "Quantized embedding files: least cosine.")
     flags.DEFINE_float(
         "min_answer_agreement", 0.99, "Question answering: least share of questions whose top "
-        "answer is ours (the client decodes its own way: top 5 starts and ends, spans up to 32 "
-        "tokens, whole words).",
+        "answer is ours (the client decodes its own way: top 5 starts and ends, its own span "
+        "length rule, whole words).",
     )
 
 
