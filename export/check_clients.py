@@ -121,6 +121,18 @@ def _run(client, request, quantized):
                 "examples": 0, "threshold": None, "passed": None, "unsupported": reason}
 
 
+def _each_client(task_name, request, quantized, entries):
+    """`(client, client_task, result)` of each client of `task_name` run on `request`; a
+    client whose old runtime cannot load the quantized file adds its `unsupported` entry to
+    `entries` instead."""
+    for client, client_task in CLIENTS_FOR_TASK[task_name]:
+        result = _run(client, dict(request, task=client_task), quantized)
+        if "unsupported" in result:
+            entries.append(result)
+            continue
+        yield client, client_task, result
+
+
 def _read_sentences(info, path, limit):
     """The texts of `path` (its model directory's text column, else `sentence`, `text`, the
     first); the clients take single texts, so a pair model is refused."""
@@ -136,12 +148,8 @@ def _classification(info, task, path, limit, file_path, quantized, thresholds):
     ours = [result["label"] for result in task.predict_texts(info, texts)]
     token_ids = _TokenIds(info, texts)
     entries = []
-    for client, client_task in CLIENTS_FOR_TASK["classification"]:
-        result = _run(client, {"model": file_path, "task": client_task, "texts": texts},
-                      quantized)
-        if "unsupported" in result:
-            entries.append(result)
-            continue
+    for client, client_task, result in _each_client(
+            "classification", {"model": file_path, "texts": texts}, quantized, entries):
         theirs = [max(r["categories"], key=lambda c: c["score"])["name"]
                   for r in result["results"]]
         disagreements = [
@@ -214,15 +222,10 @@ def _text_embedding(info, task, path, limit, file_path, quantized, thresholds):
     # computes: listed, and left out of the judged figure.
     same_ids = np.array([not token_ids.differ(i) for i in range(len(texts))], bool)
     entries = []
-    for client, client_task in CLIENTS_FOR_TASK["text_embedding"]:
-        result = _run(client, {"model": file_path, "task": client_task, "texts": texts},
-                      quantized)
-        if "unsupported" in result:
-            entries.append(result)
-            continue
+    for client, client_task, result in _each_client(
+            "text_embedding", {"model": file_path, "texts": texts}, quantized, entries):
         theirs = np.asarray([r["embedding"] for r in result["results"]], np.float64)
-        cosine = np.sum(ours * theirs, axis=1) / np.maximum(
-            np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1), 1e-12)
+        cosine = evaluation.cosine_similarities(ours, theirs)
         least = thresholds["quantized_min_cosine" if quantized else "min_cosine"]
         judged = cosine[same_ids] if same_ids.any() else np.ones(1)
         below = [{"index": int(i), "text": texts[i], "cosine": float(cosine[i]),
@@ -256,14 +259,9 @@ def _question_answering(info, task, path, limit, file_path, quantized, threshold
         for example in data.examples
     ]
     entries = []
-    for client, client_task in CLIENTS_FOR_TASK["qa"]:
-        result = _run(client, {
-            "model": file_path, "task": client_task,
-            "questions": [{"question": q, "context": c} for q, c in pairs],
-        }, quantized)
-        if "unsupported" in result:
-            entries.append(result)
-            continue
+    request = {"model": file_path,
+               "questions": [{"question": q, "context": c} for q, c in pairs]}
+    for client, client_task, result in _each_client("qa", request, quantized, entries):
         theirs = [r["answers"][0]["text"] if r["answers"] else "" for r in result["results"]]
         disagreements = [
             {"index": i, "question": pairs[i][0], "keras_answer": ours[i],
