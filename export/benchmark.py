@@ -21,7 +21,7 @@ length only: full, and with `--padded_tokens` real tokens padded to it; the othe
 are skipped, and its entry says so (`skipped_lengths`, `note`).
 
 The speed of int8 files depends on the CPU's int8 dot-product instructions (see
-`export/core/cpu.py`): the output starts with a line naming the CPU, its int8 features and what
+`keras_bert/utils/cpu.py`): the output starts with a line naming the CPU, its int8 features and what
 they mean for dynamic int8, and `OUT.json`'s `machine` records them.
 
 Writes `OUT.json` (per file: size, peak and baseline resident memory, p50/p90/p99/mean latency in
@@ -44,7 +44,7 @@ from absl import app
 from absl import flags
 
 from export.core import arm64_runner
-from export.core import cpu
+from keras_bert.utils import cpu
 from keras_bert.inputs import INPUT_NAMES
 from keras_bert.utils import cli
 

@@ -70,6 +70,11 @@ class BertEncoder(keras.Model):
             `keras.ops.dot_product_attention` (the backend's fused kernel
             where it has one); needs `attention_dropout=0`. Defaults to
             `False`.
+        use_bias: bool. Whether the attention projections and feed-forward
+            dense layers add a bias (BERT's do; Cramming, Geiping and
+            Goldstein 2022, drops them). Defaults to `True`.
+        embedding_layer_norm: bool. Whether the summed embeddings are
+            layer-normalised before the first block. Defaults to `True`.
         dtype: string or `keras.DTypePolicy`. e.g. `"mixed_bfloat16"`. Layer
             norms and softmaxes stay float32. Defaults to the global policy.
 
@@ -122,6 +127,8 @@ class BertEncoder(keras.Model):
         norm_first=False,
         initializer_range=0.02,
         use_dot_product_attention=False,
+        use_bias=True,
+        embedding_layer_norm=True,
         dtype=None,
         **kwargs,
     ):
@@ -144,6 +151,8 @@ class BertEncoder(keras.Model):
             norm_first=norm_first,
             initializer_range=initializer_range,
             use_dot_product_attention=use_dot_product_attention,
+            use_bias=use_bias,
+            embedding_layer_norm=embedding_layer_norm,
         )
         unknown = sorted(set(kwargs) - {"name", "trainable"})
         if unknown:
@@ -161,6 +170,7 @@ class BertEncoder(keras.Model):
             dropout=dropout,
             layer_norm_epsilon=layer_norm_epsilon,
             initializer_range=initializer_range,
+            layer_norm=embedding_layer_norm,
             dtype=policy,
             name="embeddings",
         )
@@ -175,6 +185,7 @@ class BertEncoder(keras.Model):
                 norm_first=norm_first,
                 initializer_range=initializer_range,
                 use_dot_product_attention=use_dot_product_attention,
+                use_bias=use_bias,
                 dtype=policy,
                 name=f"transformer_layer_{i}",
             )
@@ -243,6 +254,8 @@ class BertEncoder(keras.Model):
         self.norm_first = norm_first
         self.initializer_range = initializer_range
         self.use_dot_product_attention = use_dot_product_attention
+        self.use_bias = use_bias
+        self.embedding_layer_norm = embedding_layer_norm
         self.embeddings_layer = embeddings_layer
         self.transformer_layers = transformer_layers
         self.final_layer_norm = final_layer_norm
@@ -280,6 +293,8 @@ class BertEncoder(keras.Model):
             "norm_first": self.norm_first,
             "initializer_range": self.initializer_range,
             "use_dot_product_attention": self.use_dot_product_attention,
+            "use_bias": self.use_bias,
+            "embedding_layer_norm": self.embedding_layer_norm,
         }
 
     @classmethod
@@ -424,6 +439,8 @@ def _constructor_arguments():
         "norm_first",
         "initializer_range",
         "use_dot_product_attention",
+        "use_bias",
+        "embedding_layer_norm",
         "dtype",
     )
 
@@ -445,6 +462,8 @@ def validate_config(
     norm_first,
     initializer_range,
     use_dot_product_attention=False,
+    use_bias=True,
+    embedding_layer_norm=True,
 ):
     """Raises `ValueError` naming the first invalid `BertEncoder` argument."""
     for name, value in (
@@ -475,3 +494,5 @@ def validate_config(
     validation.check_bool("norm_first", norm_first)
     validation.check_positive_float("initializer_range", initializer_range)
     validation.check_dot_product_attention(use_dot_product_attention, attention_dropout)
+    validation.check_bool("use_bias", use_bias)
+    validation.check_bool("embedding_layer_norm", embedding_layer_norm)

@@ -252,3 +252,62 @@ def test_fit_with_loss_scaling_and_jit_compile_under_mixed_float16():
     assert all(np.isfinite(history.history["loss"]))
     assert not np.array_equal(before, to_numpy(encoder.token_embedding.embeddings))
     assert float(to_numpy(optimizer.dynamic_scale)) > 1.0
+
+
+def test_bias_free_encoder_has_no_bias_weights_and_round_trips(tmp_path):
+    with_bias = BertEncoder(**dict(TINY, norm_first=True))
+    encoder = BertEncoder(**dict(TINY, use_bias=False, norm_first=True))
+    names = [weight.path for weight in encoder.weights]
+    block_biases = [n for n in names if "transformer_layer" in n and n.endswith("bias")]
+    assert block_biases == []
+    # 4 attention + 2 feed-forward biases per block are gone; the layer norms keep theirs.
+    removed = with_bias.count_params() - encoder.count_params()
+    assert removed == TINY["num_layers"] * (4 * 16 + 32 + 16)
+    path = str(tmp_path / "encoder.keras")
+    encoder.save(path)
+    restored = keras.saving.load_model(path, safe_mode=True)
+    assert restored.use_bias is False and restored.get_config() == encoder.get_config()
+    np.testing.assert_array_equal(
+        _outputs(encoder)["sequence_output"], _outputs(restored)["sequence_output"]
+    )
+
+
+def test_bias_free_block_equals_a_block_with_zero_biases():
+    with_bias = BertEncoder(**TINY)
+    without = BertEncoder(**dict(TINY, use_bias=False))
+    for variable in with_bias.weights:
+        if "transformer_layer" in variable.path and variable.path.endswith("bias"):
+            variable.assign(np.zeros(variable.shape, "float32"))
+    kept = {w.path: w for w in with_bias.weights}
+    for variable in without.weights:
+        variable.assign(kept[variable.path])
+    a = _outputs(with_bias, training=False)["sequence_output"]
+    b = _outputs(without, training=False)["sequence_output"]
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_embedding_layer_norm_can_be_left_out():
+    encoder = BertEncoder(**dict(TINY, embedding_layer_norm=False, norm_first=True))
+    assert encoder.embeddings_layer.embeddings_layer_norm is None
+    assert not any("embeddings_layer_norm" in w.path for w in encoder.weights)
+    embeddings = encoder.embeddings_layer
+    expected = (
+        to_numpy(embeddings.token_embedding(TOKEN_IDS))
+        + to_numpy(embeddings.segment_embedding(INPUTS["segment_ids"]))
+        + to_numpy(embeddings.position_embeddings)[None, :9]
+    )
+    np.testing.assert_allclose(_outputs(encoder)["encoder_outputs"][0], expected, atol=1e-6)
+    restored = BertEncoder.from_config(json.loads(json.dumps(encoder.get_config())))
+    assert restored.embeddings_layer.embeddings_layer_norm is None
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"use_bias": 1}, r"`use_bias` must be a bool"),
+        ({"embedding_layer_norm": "no"}, r"`embedding_layer_norm` must be a bool"),
+    ],
+)
+def test_invalid_recipe_arguments(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        BertEncoder(**dict(TINY, **overrides))

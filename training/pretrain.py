@@ -55,6 +55,7 @@ from absl import app, flags, logging  # noqa: E402
 
 from keras_bert.utils import cli  # noqa: E402
 from training.core.distribution import STRATEGIES  # noqa: E402
+from training.core import recipes  # noqa: E402
 from training.core.pretraining_data import DEFAULT_EVAL_SEED  # noqa: E402
 
 PRESET_NAMES = ("bert_tiny", "bert_mini", "bert_small", "bert_medium", "bert_base", "bert_large")
@@ -86,10 +87,31 @@ flags.DEFINE_string(
     "a Google BERT directory (encoder and cls/ heads), a Hugging Face directory, or a "
     "keras_bert encoder directory (heads then start random).",
 )
-flags.DEFINE_float(
-    "dropout", None,
-    "Dropout of the encoder (and of its attention); defaults to the preset's, config's or "
-    "checkpoint's.",
+
+# === Recipe: every knob's default comes from --recipe; a flag given overrides it ===
+flags.DEFINE_enum(
+    "recipe", recipes.DEFAULT_RECIPE, sorted(recipes.RECIPES),
+    "Defaults of the knobs below: `bert` (Devlin et al. 2018) or `budget` (pre-LN, no biases, "
+    "no dropout, 20% masking, next-sentence loss x4, AdamW (0.9, 0.98), 6% warmup; from the "
+    "budget recipes, under measurement: README). Each knob given as a flag overrides its "
+    "recipe's value.",
+)
+for _name in ("norm_first", "embedding_layer_norm", "use_bias", "tie_embeddings"):
+    flags.DEFINE_bool(
+        _name, None,
+        recipes.KNOBS[_name] + " Default: the recipe's (from the checkpoint with "
+        "--init_checkpoint).",
+    )
+for _name in ("dropout", "masked_lm_prob", "nsp_loss_weight", "learning_rate", "beta_1",
+              "beta_2", "epsilon", "weight_decay", "clipnorm", "warmup_proportion",
+              "decay_proportion"):
+    flags.DEFINE_float(_name, None, recipes.KNOBS[_name] + " Default: the recipe's.")
+flags.DEFINE_enum(
+    "schedule", None, recipes.SCHEDULES,
+    "Learning-rate schedule. warmup_linear_decay: linear warmup over --warmup_proportion of "
+    "the steps, then linear decay to --end_learning_rate over the last --decay_proportion "
+    "(BERT's). budget_triangle: from 25% of the peak, up to it at 75% of the steps (or of "
+    "--max_minutes), then down to --end_learning_rate (Cramming). Default: the recipe's.",
 )
 
 # === Data ===
@@ -116,31 +138,22 @@ flags.DEFINE_bool("lower_case", True, "Whether a learned vocabulary is uncased."
 flags.DEFINE_enum("corpus_format", "auto", ["auto", "lines", "wikitext"], "Corpus format.")
 flags.DEFINE_integer("sequence_length", 128, "Length of the packed sequences.")
 cli.define_deprecated_alias("max_seq_length", "sequence_length")
-flags.DEFINE_integer("max_predictions_per_seq", 20, "Most masked tokens per sequence.")
-flags.DEFINE_float("masked_lm_prob", 0.15, "Fraction of tokens masked.")
+flags.DEFINE_integer(
+    "max_predictions_per_seq", None,
+    "Most masked tokens per sequence. Default: ceil(--sequence_length * --masked_lm_prob) "
+    "(20 for 128 tokens at 15%).",
+)
+flags.DEFINE_float(
+    "eval_masked_lm_prob", 0.15,
+    "Fraction of tokens masked in the examples of --eval_corpus (BERT's 15% whatever the "
+    "recipe, so that masked-LM accuracies compare across recipes).",
+)
 flags.DEFINE_float("short_seq_prob", 0.1, "Probability of a shorter target sequence.")
 flags.DEFINE_bool("whole_word_masking", False, "Mask all pieces of a word together.")
 
 # === Optimisation ===
 flags.DEFINE_enum("optimizer", "adamw", ["adamw", "lamb"], "AdamW or LAMB.")
-flags.DEFINE_float(
-    "learning_rate", 1e-3,
-    "Peak learning rate. The default suits the small presets at batch 32-256; for "
-    "bert_base-sized models use about 1e-4 at batch 256 with AdamW (PRETRAINING.md).",
-)
-flags.DEFINE_float("weight_decay", 0.01, "Decoupled weight decay (never on biases and norms).")
-flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of the steps of linear warmup.")
 flags.DEFINE_float("end_learning_rate", 0.0, "Learning rate at the last step.")
-flags.DEFINE_float(
-    "decay_proportion", 1.0,
-    "Fraction of the steps, at the end, over which the rate decays linearly to "
-    "--end_learning_rate; it holds at its peak from the warmup until then. 1.0: BERT's schedule "
-    "(decay from the end of warmup).",
-)
-flags.DEFINE_float("beta_1", 0.9, "First-moment decay of AdamW/LAMB.")
-flags.DEFINE_float("beta_2", 0.999, "Second-moment decay of AdamW/LAMB.")
-flags.DEFINE_float("epsilon", 1e-6, "Epsilon of AdamW/LAMB.")
-flags.DEFINE_float("clipnorm", 1.0, "Clip the global gradient norm to this; 0 disables it.")
 flags.DEFINE_integer(
     "batch_size", 32,
     "Global batch size of one optimizer step (all replicas and micro-batches together).",
@@ -180,6 +193,11 @@ flags.DEFINE_integer(
     "Average metrics over this many steps and log them (train_log.jsonl, TensorBoard).",
 )
 flags.DEFINE_integer("eval_batch_size", 64, "Global batch size of the evaluation.")
+flags.DEFINE_integer(
+    "eval_every_steps", None,
+    "Also evaluate on --eval_corpus every this many steps (a multiple of --log_every_steps), "
+    "into logs/eval_log.jsonl: the learning curve on held-out text.",
+)
 flags.DEFINE_bool("progress_bar", True, "Show Keras's progress bar (chief only).")
 
 # === Devices and precision ===
@@ -202,22 +220,27 @@ flags.DEFINE_enum(
 flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
 
 # === Flag checks that need no I/O, at parsing (the others: `_check_flags`) ===
-flags.register_validator("learning_rate", lambda value: value > 0, "must be positive.")
-flags.register_validator("weight_decay", lambda value: value >= 0, "must be >= 0.")
-flags.register_validator(
-    "warmup_proportion", lambda value: 0 <= value < 1, "must be in [0, 1)."
-)
-flags.register_validator("decay_proportion", lambda value: 0 < value <= 1, "must be in (0, 1].")
+for _name, _check, _message in (
+    ("learning_rate", lambda value: value > 0, "must be positive."),
+    ("nsp_loss_weight", lambda value: value > 0, "must be positive."),
+    ("weight_decay", lambda value: value >= 0, "must be >= 0."),
+    ("clipnorm", lambda value: value >= 0, "must be >= 0."),
+    ("epsilon", lambda value: value > 0, "must be positive."),
+    ("beta_1", lambda value: 0 <= value < 1, "must be in [0, 1)."),
+    ("beta_2", lambda value: 0 <= value < 1, "must be in [0, 1)."),
+    ("masked_lm_prob", lambda value: 0 < value < 1, "must be in (0, 1)."),
+    ("eval_masked_lm_prob", lambda value: 0 < value < 1, "must be in (0, 1)."),
+    ("warmup_proportion", lambda value: 0 <= value < 1, "must be in [0, 1)."),
+    ("decay_proportion", lambda value: 0 < value <= 1, "must be in (0, 1]."),
+):
+    flags.register_validator(
+        _name, lambda value, check=_check: value is None or check(value), _message
+    )
 
 
-@flags.multi_flags_validator(["end_learning_rate", "learning_rate"])
-def _end_learning_rate_in_range(values):
-    if not 0 <= values["end_learning_rate"] <= values["learning_rate"]:
-        raise cli.FlagError(
-            "end_learning_rate", values["end_learning_rate"],
-            f"must be in [0, `--learning_rate` ({values['learning_rate']})].",
-        )
-    return True
+def _knobs():
+    """Every recipe knob's value: the flag's where given, else --recipe's."""
+    return recipes.resolve(FLAGS.recipe, {name: getattr(FLAGS, name) for name in recipes.KNOBS})
 
 
 def _check_flags():
@@ -246,12 +269,40 @@ def _check_flags():
             f"`--{cli.typed_name('sequence_length')}` must be at least 5, received "
             f"{FLAGS.sequence_length}."
         )
+    if FLAGS.eval_every_steps is not None:
+        if not FLAGS.eval_corpus:
+            raise ValueError("`--eval_every_steps` needs `--eval_corpus`.")
+        if FLAGS.eval_every_steps < 1 or FLAGS.eval_every_steps % FLAGS.log_every_steps:
+            raise cli.FlagError(
+                "eval_every_steps", FLAGS.eval_every_steps,
+                f"must be a positive multiple of --log_every_steps ({FLAGS.log_every_steps}).",
+            )
     if FLAGS.num_cpu_devices is not None and FLAGS.strategy != "mirrored":
         raise ValueError("`--num_cpu_devices` only applies to `--strategy=mirrored`.")
     if FLAGS.tpu is not None and FLAGS.strategy != "tpu":
         raise ValueError("`--tpu` only applies to `--strategy=tpu`.")
     if FLAGS.dropout is not None and not 0.0 <= FLAGS.dropout < 1.0:
         raise ValueError(f"`--dropout` must be in [0, 1), received {FLAGS.dropout}.")
+    knobs = _knobs()
+    if not 0 <= FLAGS.end_learning_rate <= knobs["learning_rate"]:
+        raise cli.FlagError(
+            "end_learning_rate", FLAGS.end_learning_rate,
+            f"must be in [0, the learning rate ({knobs['learning_rate']})].",
+        )
+    if knobs["schedule"] == "budget_triangle":
+        for name in ("warmup_proportion", "decay_proportion"):
+            if getattr(FLAGS, name) is not None:
+                raise cli.FlagError(
+                    name, getattr(FLAGS, name),
+                    "does not apply to --schedule=budget_triangle (its shape is fixed).",
+                )
+    if FLAGS.init_checkpoint:
+        for name in recipes.ARCHITECTURE_KNOBS:
+            if getattr(FLAGS, name) is not None:
+                raise ValueError(
+                    f"`--{name}` shapes a new model: with `--init_checkpoint` the "
+                    "checkpoint's architecture is used."
+                )
     if FLAGS.config and not os.path.isfile(FLAGS.config):
         raise ValueError(f"`--config` ({FLAGS.config!r}) is not a file.")
     for name in ("corpus", "eval_corpus"):
@@ -325,19 +376,19 @@ def _vocabulary(model_dir, chief):
 # === Model ===
 
 
-def _encoder_overrides(policy):
-    overrides = {"dtype": policy}
-    if FLAGS.dropout is not None:
-        overrides["dropout"] = FLAGS.dropout
-        overrides["attention_dropout"] = FLAGS.dropout
-    return overrides
+def _encoder_overrides(policy, knobs):
+    return {"dtype": policy, "dropout": knobs["dropout"], "attention_dropout": knobs["dropout"]}
 
 
-def _build_model(model_cls, vocabulary_size, policy):
+def _build_model(model_cls, vocabulary_size, policy, knobs):
     """The pretrainer of --preset, --config or --init_checkpoint (inside the strategy scope)."""
     from keras_bert.bert_encoder import BertEncoder
 
-    overrides = _encoder_overrides(policy)
+    overrides = _encoder_overrides(policy, knobs)
+    architecture = {
+        name: knobs[name] for name in ("norm_first", "embedding_layer_norm", "use_bias")
+    }
+    heads = {"tie_embeddings": knobs["tie_embeddings"]}
     if FLAGS.init_checkpoint:
         path = FLAGS.init_checkpoint
         if os.path.isdir(path) and os.path.isfile(os.path.join(path, MODEL_FILE)):
@@ -349,17 +400,24 @@ def _build_model(model_cls, vocabulary_size, policy):
         )
     elif FLAGS.preset:
         config = BertEncoder.preset_config(
-            FLAGS.preset, vocabulary_size=vocabulary_size, **overrides
+            FLAGS.preset, vocabulary_size=vocabulary_size, **architecture, **overrides
         )
-        model = model_cls(BertEncoder(**config))
+        model = model_cls(BertEncoder(**config), **heads)
     else:
         with open(FLAGS.config, encoding="utf-8") as f:
             config = json.load(f)
         if not isinstance(config, dict):
             raise ValueError(f"`--config` ({FLAGS.config!r}) must hold a JSON object.")
         config.setdefault("vocabulary_size", vocabulary_size)
+        for name, value in architecture.items():
+            # The file's value wins over the recipe's; a flag given wins over both.
+            if getattr(FLAGS, name) is not None:
+                config[name] = value
+            else:
+                config.setdefault(name, value)
         config.update(overrides)
-        model = model_cls(BertEncoder(**config))
+        model = model_cls(BertEncoder(**config), **heads)
+    model.nsp_loss_weight = float(knobs["nsp_loss_weight"])
     encoder = model.encoder
     if encoder.vocabulary_size != vocabulary_size:
         raise ValueError(
@@ -374,15 +432,35 @@ def _build_model(model_cls, vocabulary_size, policy):
     return model
 
 
+def _create_optimizer(model, knobs, total_steps, policy):
+    """The learning-rate schedule and the optimizer of the knobs (inside the strategy scope)."""
+    from training.core import global_gradients, time_budget
+
+    schedule = time_budget.RevisableWarmupLinearDecay(
+        knobs["learning_rate"], total_steps,
+        end_learning_rate=FLAGS.end_learning_rate, **recipes.schedule_arguments(knobs),
+    )
+    optimizer = global_gradients.create_optimizer(
+        model,
+        FLAGS.optimizer,
+        schedule,
+        weight_decay=knobs["weight_decay"],
+        beta_1=knobs["beta_1"],
+        beta_2=knobs["beta_2"],
+        epsilon=knobs["epsilon"],
+        global_clipnorm=knobs["clipnorm"] or None,
+        loss_scaling=policy == "mixed_float16",
+    )
+    return schedule, optimizer
+
+
 def float32_copy(model):
     """The same `BertPretrainer` computing in float32, outside any strategy, uncompiled."""
     from keras_bert import BertEncoder
     from keras_bert.models.bert_pretrainer import BertPretrainer
 
     encoder_config = dict(model.encoder.get_config(), dtype="float32")
-    copy = BertPretrainer(
-        BertEncoder.from_config(encoder_config), initializer_range=model.initializer_range
-    )
+    copy = BertPretrainer(BertEncoder.from_config(encoder_config), **model.head_config())
     copy.set_weights(model.get_weights())
     return copy
 
@@ -413,12 +491,9 @@ def native_bfloat16(strategy_name):
             >= (8, 0)
             for gpu in gpus
         )
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            words = set(f.read().split())
-    except OSError:
-        return False
-    return bool(words & {"avx512_bf16", "amx_bf16"})
+    from keras_bert.utils import cpu
+
+    return bool(set(cpu.read_cpu_info()["features"]) & {"avx512_bf16", "amx_bf16"})
 
 
 # === Outputs ===
@@ -454,17 +529,26 @@ _CONFIG_KEYS = {"vocabulary_size": "vocab_size", "sequence_length": "max_seq_len
 
 def _flag_values():
     names = [
-        "preset", "config", "init_checkpoint", "dropout", "corpus", "train_records",
+        "preset", "config", "init_checkpoint", "recipe", "corpus", "train_records",
         "eval_corpus", "eval_records", "vocab", "vocabulary_size", "lower_case", "corpus_format",
-        "sequence_length", "max_predictions_per_seq", "masked_lm_prob", "short_seq_prob",
-        "whole_word_masking", "optimizer", "learning_rate", "weight_decay",
-        "warmup_proportion", "end_learning_rate", "decay_proportion", "beta_1", "beta_2",
-        "epsilon", "clipnorm",
+        "sequence_length", "eval_masked_lm_prob", "short_seq_prob",
+        "whole_word_masking", "optimizer", "end_learning_rate",
         "batch_size", "gradient_accumulation_steps", "train_steps", "max_minutes", "seed",
         "eval_seed", "checkpoint_every_steps", "log_every_steps", "eval_batch_size",
         "strategy", "num_cpu_devices", "tpu", "mixed_precision", "jit_compile",
+        "eval_every_steps",
     ]
-    return {_CONFIG_KEYS.get(name, name): getattr(FLAGS, name) for name in names}
+    values = {_CONFIG_KEYS.get(name, name): getattr(FLAGS, name) for name in names}
+    # Every knob as the run used it (the recipe's value or the flag's).
+    values.update(_knobs())
+    values["max_predictions_per_seq"] = _max_predictions(_knobs())
+    return values
+
+
+def _max_predictions(knobs):
+    if FLAGS.max_predictions_per_seq is not None:
+        return FLAGS.max_predictions_per_seq
+    return recipes.max_predictions(FLAGS.sequence_length, knobs["masked_lm_prob"])
 
 
 # === Main ===
@@ -515,11 +599,12 @@ def main(argv):
     resumed_step = pretraining_callbacks.read_backup_step(backup_dir)
     # A resumed run draws other examples than the start of the interrupted one.
     data_seed = FLAGS.seed + resumed_step
-    sequence_length, max_predictions = FLAGS.sequence_length, FLAGS.max_predictions_per_seq
+    knobs = _knobs()
+    sequence_length, max_predictions = FLAGS.sequence_length, _max_predictions(knobs)
     if FLAGS.corpus:
         corpus = pretraining_data.CorpusExamples(
             _paths(FLAGS.corpus), tokenizer, FLAGS.corpus_format, sequence_length,
-            max_predictions, FLAGS.masked_lm_prob, FLAGS.short_seq_prob,
+            max_predictions, knobs["masked_lm_prob"], FLAGS.short_seq_prob,
             FLAGS.whole_word_masking,
         )
         logging.info(
@@ -546,23 +631,9 @@ def main(argv):
         logging.info("--mixed_precision=auto: %s.", policy)
     initial_total = FLAGS.train_steps or 10_000
     with strategy.scope():
-        model = _build_model(TrainablePretrainer, len(vocabulary), policy)
+        model = _build_model(TrainablePretrainer, len(vocabulary), policy, knobs)
         model.gradient_accumulation_steps = FLAGS.gradient_accumulation_steps
-        schedule = time_budget.RevisableWarmupLinearDecay(
-            FLAGS.learning_rate, initial_total, FLAGS.warmup_proportion,
-            FLAGS.end_learning_rate, FLAGS.decay_proportion,
-        )
-        optimizer = global_gradients.create_optimizer(
-            model,
-            FLAGS.optimizer,
-            schedule,
-            weight_decay=FLAGS.weight_decay,
-            beta_1=FLAGS.beta_1,
-            beta_2=FLAGS.beta_2,
-            epsilon=FLAGS.epsilon,
-            global_clipnorm=FLAGS.clipnorm or None,
-            loss_scaling=policy == "mixed_float16",
-        )
+        schedule, optimizer = _create_optimizer(model, knobs, initial_total, policy)
         model.compile(optimizer=optimizer, jit_compile=FLAGS.jit_compile)
     logging.info(
         "%s: %d parameters, %s, %d replica(s), batch %d (%d per replica%s), %s.",
@@ -593,15 +664,33 @@ def main(argv):
             "there (consider a lower --learning_rate)."
         )
 
-    # First: the backup never saves the weights of a step with a non-finite loss.
-    guard = finite_loss.FiniteLossGuard(kept=kept)
+    eval_arrays = None
+    if FLAGS.eval_corpus:
+        # At BERT's masking rate whatever the recipe's, so that accuracies compare.
+        eval_predictions = recipes.max_predictions(sequence_length, FLAGS.eval_masked_lm_prob)
+        eval_corpus = pretraining_data.CorpusExamples(
+            _paths(FLAGS.eval_corpus), tokenizer, FLAGS.corpus_format, sequence_length,
+            eval_predictions, FLAGS.eval_masked_lm_prob, FLAGS.short_seq_prob,
+            FLAGS.whole_word_masking,
+        )
+        eval_arrays = eval_corpus.arrays(FLAGS.eval_seed)
+    callbacks = [
+        # First: the backup never saves the weights of a step with a non-finite loss.
+        finite_loss.FiniteLossGuard(kept=kept),
+        # Then the backup: the others read its step.
+        backup, budget, log,
+    ]
+    if FLAGS.eval_every_steps:
+        callbacks.append(pretraining_callbacks.PeriodicEvaluation(
+            FLAGS.eval_every_steps, *eval_arrays, FLAGS.eval_batch_size,
+            os.path.join(model_dir, LOG_DIR) if chief else None,
+        ))
     train_started = time.time()
     model.fit(
         train_dataset,
         epochs=epochs,
         steps_per_epoch=steps_per_epoch,
-        # Then the backup: the others read its step.
-        callbacks=[guard, backup, budget, log],
+        callbacks=callbacks,
         shuffle=False,  # The datasets shuffle themselves.
         verbose=1 if (chief and FLAGS.progress_bar) else 0,
     )
@@ -617,11 +706,7 @@ def main(argv):
     eval_source = None
     if FLAGS.eval_corpus:
         eval_source = _paths(FLAGS.eval_corpus)
-        eval_corpus = pretraining_data.CorpusExamples(
-            eval_source, tokenizer, FLAGS.corpus_format, sequence_length, max_predictions,
-            FLAGS.masked_lm_prob, FLAGS.short_seq_prob, FLAGS.whole_word_masking,
-        )
-        eval_inputs, eval_labels = eval_corpus.arrays(FLAGS.eval_seed)
+        eval_inputs, eval_labels = eval_arrays
         metrics["eval_examples"] = int(len(eval_labels["next_sentence_label"]))
         results = model.evaluate(
             eval_inputs, eval_labels, batch_size=FLAGS.eval_batch_size, verbose=0,

@@ -33,8 +33,9 @@ def encoder_weights(encoder):
     weights["embeddings/segment_embedding"] = embeddings.segment_embedding.embeddings
     if embeddings.position_embeddings is not None:
         weights["embeddings/position_embeddings"] = embeddings.position_embeddings
-    weights["embeddings/embeddings_layer_norm/gamma"] = embeddings.embeddings_layer_norm.gamma
-    weights["embeddings/embeddings_layer_norm/beta"] = embeddings.embeddings_layer_norm.beta
+    if embeddings.embeddings_layer_norm is not None:
+        weights["embeddings/embeddings_layer_norm/gamma"] = embeddings.embeddings_layer_norm.gamma
+        weights["embeddings/embeddings_layer_norm/beta"] = embeddings.embeddings_layer_norm.beta
     if embeddings.embedding_projection is not None:
         weights["embeddings/embedding_projection/kernel"] = embeddings.embedding_projection.kernel
         weights["embeddings/embedding_projection/bias"] = embeddings.embedding_projection.bias
@@ -63,7 +64,8 @@ def encoder_weights(encoder):
             weights[f"{prefix}/{name}/bias"] = dense.bias
     weights["pooler_dense/kernel"] = encoder.pooler_dense.kernel
     weights["pooler_dense/bias"] = encoder.pooler_dense.bias
-    return weights
+    # A bias-free encoder (`use_bias=False`) has no bias variables to map.
+    return {path: weight for path, weight in weights.items() if weight is not None}
 
 
 def expected_source_shapes(layout, target_shape):

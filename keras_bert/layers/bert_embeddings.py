@@ -58,6 +58,9 @@ class BertEmbeddings(keras.layers.Layer):
         dropout: float. Dropout rate after normalisation. Defaults to `0.1`.
         layer_norm_epsilon: float. Epsilon of the layer normalisation.
             Defaults to `1e-12`.
+        layer_norm: bool. Whether the summed embeddings are layer-normalised
+            (BERT's are; without it they are only cast and dropped out).
+            Defaults to `True`.
         initializer_range: float. Standard deviation of the truncated normal
             initialiser. Defaults to `0.02`.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
@@ -90,10 +93,12 @@ class BertEmbeddings(keras.layers.Layer):
         dropout=0.1,
         layer_norm_epsilon=1e-12,
         initializer_range=0.02,
+        layer_norm=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
         validation.check_positive_int("vocabulary_size", vocabulary_size)
+        validation.check_bool("layer_norm", layer_norm)
         validation.check_positive_int("hidden_dim", hidden_dim)
         validation.check_positive_int("max_sequence_length", max_sequence_length)
         validation.check_positive_int("num_segments", num_segments)
@@ -122,6 +127,7 @@ class BertEmbeddings(keras.layers.Layer):
         self.dropout = dropout
         self.layer_norm_epsilon = layer_norm_epsilon
         self.initializer_range = initializer_range
+        self.layer_norm = layer_norm
 
         table_dim = embedding_dim or hidden_dim
         self.table_dim = table_dim
@@ -145,9 +151,11 @@ class BertEmbeddings(keras.layers.Layer):
             dtype=table_dtype,
             name="segment_embedding",
         )
-        self.embeddings_layer_norm = keras.layers.LayerNormalization(
-            epsilon=layer_norm_epsilon, dtype="float32", name="embeddings_layer_norm"
-        )
+        self.embeddings_layer_norm = None
+        if layer_norm:
+            self.embeddings_layer_norm = keras.layers.LayerNormalization(
+                epsilon=layer_norm_epsilon, dtype="float32", name="embeddings_layer_norm"
+            )
         self.embeddings_dropout = fast_ops.dropout_layer(
             dropout, dtype=self.dtype_policy, name="embeddings_dropout"
         )
@@ -174,7 +182,8 @@ class BertEmbeddings(keras.layers.Layer):
                 initializer=self._initializer(),
                 autocast=False,
             )
-        self.embeddings_layer_norm.build(tuple(token_ids_shape) + (self.table_dim,))
+        if self.embeddings_layer_norm is not None:
+            self.embeddings_layer_norm.build(tuple(token_ids_shape) + (self.table_dim,))
         if self.embedding_projection is not None:
             self.embedding_projection.build(tuple(token_ids_shape) + (self.table_dim,))
         self.built = True
@@ -201,7 +210,8 @@ class BertEmbeddings(keras.layers.Layer):
         else:
             positions = sinusoidal_position_encoding(sequence_length, self.table_dim)
         embeddings = embeddings + ops.cast(positions, embeddings.dtype)[None, :, :]
-        embeddings = self.embeddings_layer_norm(embeddings)
+        if self.embeddings_layer_norm is not None:
+            embeddings = self.embeddings_layer_norm(embeddings)
         embeddings = ops.cast(embeddings, self.compute_dtype)
         embeddings = self.embeddings_dropout(embeddings, training=training)
         if self.embedding_projection is not None:
@@ -224,6 +234,7 @@ class BertEmbeddings(keras.layers.Layer):
                 "dropout": self.dropout,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "initializer_range": self.initializer_range,
+                "layer_norm": self.layer_norm,
             }
         )
         return config

@@ -49,6 +49,9 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             `keras.ops.dot_product_attention`, the fused kernel of the backend
             where it has one. It has no dropout on the probabilities, so it
             needs `attention_dropout=0`. Defaults to `False`.
+        use_bias: bool. Whether the query, key, value and output projections
+            add a bias (BERT's do; budget recipes drop them). Defaults to
+            `True`.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -89,10 +92,12 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         attention_dropout=0.1,
         initializer_range=0.02,
         use_dot_product_attention=False,
+        use_bias=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
         validation.check_positive_int("num_heads", num_heads)
+        validation.check_bool("use_bias", use_bias)
         validation.check_rate("attention_dropout", attention_dropout)
         validation.check_positive_float("initializer_range", initializer_range)
         validation.check_dot_product_attention(use_dot_product_attention, attention_dropout)
@@ -100,6 +105,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         self.attention_dropout = attention_dropout
         self.initializer_range = initializer_range
         self.use_dot_product_attention = use_dot_product_attention
+        self.use_bias = use_bias
         self.attention_probabilities_dropout = fast_ops.dropout_layer(
             attention_dropout, dtype=self.dtype_policy, name="attention_dropout"
         )
@@ -122,11 +128,13 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                 shape=(hidden_dim, self.num_heads, self.head_dim),
                 initializer=initializer,
             )
-            bias = self.add_weight(
-                name=f"{projection}_bias",
-                shape=(self.num_heads, self.head_dim),
-                initializer="zeros",
-            )
+            bias = None
+            if self.use_bias:
+                bias = self.add_weight(
+                    name=f"{projection}_bias",
+                    shape=(self.num_heads, self.head_dim),
+                    initializer="zeros",
+                )
             setattr(self, f"{projection}_kernel", kernel)
             setattr(self, f"{projection}_bias", bias)
         self.output_kernel = self.add_weight(
@@ -134,9 +142,11 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             shape=(self.num_heads, self.head_dim, hidden_dim),
             initializer=initializer,
         )
-        self.output_bias = self.add_weight(
-            name="output_bias", shape=(hidden_dim,), initializer="zeros"
-        )
+        self.output_bias = None
+        if self.use_bias:
+            self.output_bias = self.add_weight(
+                name="output_bias", shape=(hidden_dim,), initializer="zeros"
+            )
         self.built = True
 
     def _combined_mask(self, padding_mask, attention_mask):
@@ -160,15 +170,19 @@ class MultiHeadSelfAttention(keras.layers.Layer):
             ops.cast(getattr(self, f"{projection}_kernel"), self.compute_dtype),
             (self.hidden_dim, width),
         )
+        if scale is not None:
+            kernel = kernel * ops.cast(scale, self.compute_dtype)
+        projected = ops.matmul(rows, kernel)
+        if not self.use_bias:
+            return projected
         bias = ops.reshape(
             ops.cast(getattr(self, f"{projection}_bias"), self.compute_dtype), (width,)
         )
         if scale is not None:
-            kernel = kernel * ops.cast(scale, self.compute_dtype)
             bias = bias * ops.cast(scale, self.compute_dtype)
         # BiasAdd (not a broadcast add) lets oneDNN fuse it into the product,
         # and its gradient is one reduction kernel.
-        return tf.nn.bias_add(ops.matmul(rows, kernel), bias)
+        return tf.nn.bias_add(projected, bias)
 
     def _split_heads(self, projected, batch_size, length):
         """(B * S, N * H) -> (B, N, S, H) for the batched products."""
@@ -203,9 +217,10 @@ class MultiHeadSelfAttention(keras.layers.Layer):
         kernel = ops.reshape(
             ops.cast(self.output_kernel, self.compute_dtype), (self.hidden_dim, self.hidden_dim)
         )
-        return tf.nn.bias_add(
-            ops.matmul(context, kernel), ops.cast(self.output_bias, self.compute_dtype)
-        )
+        projected = ops.matmul(context, kernel)
+        if not self.use_bias:
+            return projected
+        return tf.nn.bias_add(projected, ops.cast(self.output_bias, self.compute_dtype))
 
     def call(
         self,
@@ -301,6 +316,7 @@ class MultiHeadSelfAttention(keras.layers.Layer):
                 "attention_dropout": self.attention_dropout,
                 "initializer_range": self.initializer_range,
                 "use_dot_product_attention": self.use_dot_product_attention,
+                "use_bias": self.use_bias,
             }
         )
         return config

@@ -58,6 +58,9 @@ class TransformerBlock(keras.layers.Layer):
         use_dot_product_attention: bool. Attention through
             `keras.ops.dot_product_attention`; needs `attention_dropout=0`.
             Defaults to `False`.
+        use_bias: bool. Whether the attention projections and the two
+            feed-forward dense layers add a bias (the layer norms keep
+            theirs). Defaults to `True`.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -97,10 +100,12 @@ class TransformerBlock(keras.layers.Layer):
         norm_first=False,
         initializer_range=0.02,
         use_dot_product_attention=False,
+        use_bias=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
         validation.check_positive_int("num_heads", num_heads)
+        validation.check_bool("use_bias", use_bias)
         validation.check_positive_int("intermediate_dim", intermediate_dim)
         validation.check_rate("dropout", dropout)
         validation.check_rate("attention_dropout", attention_dropout)
@@ -118,6 +123,7 @@ class TransformerBlock(keras.layers.Layer):
         self.norm_first = norm_first
         self.initializer_range = initializer_range
         self.use_dot_product_attention = use_dot_product_attention
+        self.use_bias = use_bias
 
         initializer = keras.initializers.TruncatedNormal(stddev=initializer_range)
         self.self_attention_layer = MultiHeadSelfAttention(
@@ -125,6 +131,7 @@ class TransformerBlock(keras.layers.Layer):
             attention_dropout=attention_dropout,
             initializer_range=initializer_range,
             use_dot_product_attention=use_dot_product_attention,
+            use_bias=use_bias,
             dtype=self.dtype_policy,
             name="self_attention_layer",
         )
@@ -137,6 +144,7 @@ class TransformerBlock(keras.layers.Layer):
         self.feedforward_intermediate_dense = keras.layers.Dense(
             intermediate_dim,
             kernel_initializer=initializer,
+            use_bias=use_bias,
             dtype=self.dtype_policy,
             name="feedforward_intermediate_dense",
         )
@@ -160,6 +168,7 @@ class TransformerBlock(keras.layers.Layer):
         self.feedforward_output_dense = keras.layers.Dense(
             hidden_dim,
             kernel_initializer=self._kernel_initializer,
+            use_bias=self.use_bias,
             dtype=self.dtype_policy,
             name="feedforward_output_dense",
         )
@@ -183,6 +192,8 @@ class TransformerBlock(keras.layers.Layer):
         """
         with tf.name_scope(layer.name):
             kernel = ops.cast(layer.kernel, self.compute_dtype)
+            if layer.bias is None:
+                return ops.matmul(rows, kernel)
             # BiasAdd, which oneDNN fuses into the product; its gradient is one kernel.
             return tf.nn.bias_add(
                 ops.matmul(rows, kernel), ops.cast(layer.bias, self.compute_dtype)
@@ -270,6 +281,7 @@ class TransformerBlock(keras.layers.Layer):
                 "norm_first": self.norm_first,
                 "initializer_range": self.initializer_range,
                 "use_dot_product_attention": self.use_dot_product_attention,
+                "use_bias": self.use_bias,
             }
         )
         return config

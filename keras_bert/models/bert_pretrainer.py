@@ -31,7 +31,8 @@ class BertPretrainer(keras.Model):
 
     The masked-LM head (`MaskedLMHead`) scores the vocabulary only at the
     `masked_positions`, with its output projection tied to the encoder's
-    token embedding table. The next-sentence head is a dense layer with two
+    token embedding table (or, with `tie_embeddings=False`, a table of its
+    own). The next-sentence head is a dense layer with two
     outputs on `pooled_output` (label 0: segment B follows A; 1: B is
     random, as in google-research/bert). Both logits are float32 under mixed
     precision.
@@ -39,7 +40,7 @@ class BertPretrainer(keras.Model):
     Losses and metrics are built in: compile with an optimizer only, and
     `fit`/`evaluate` on `(inputs, labels)` as produced by
     `keras_bert.text.load_pretraining_dataset`. The loss is
-    `mlm_loss + nsp_loss`:
+    `mlm_loss + nsp_loss_weight * nsp_loss`:
         mlm_loss = sum(masked_weights * CE(masked_ids, mlm_logits)) / sum(masked_weights)
         nsp_loss = mean(CE(next_sentence_label, nsp_logits))
     Under a `tf.distribute` strategy the sums and counts are totalled over
@@ -52,6 +53,13 @@ class BertPretrainer(keras.Model):
         encoder: `keras_bert.BertEncoder`.
         initializer_range: float or None. Standard deviation of the heads'
             kernel initialisers; `None` means the encoder's. Defaults to `None`.
+        tie_embeddings: bool. Whether the masked-LM output projection is the
+            encoder's token embedding table (BERT) or a
+            `(vocabulary_size, hidden_dim)` table of the head's own. Defaults
+            to `True`.
+        nsp_loss_weight: float. Weight of the next-sentence loss in the total
+            (ELECTRA weights its second loss 50x; a larger weight here makes
+            the one bit per example count for more). Defaults to `1.0`.
 
     Inputs: a dict of int32 tensors:
         token_ids, segment_ids, padding_mask: `(batch_size, sequence_length)`.
@@ -77,16 +85,20 @@ class BertPretrainer(keras.Model):
     Transformers for Language Understanding", 2018, section 3.1.
     """
 
-    def __init__(self, encoder, initializer_range=None, **kwargs):
+    def __init__(
+        self, encoder, initializer_range=None, tie_embeddings=True, nsp_loss_weight=1.0, **kwargs
+    ):
         if initializer_range is not None:
             validation.check_positive_float("initializer_range", initializer_range)
+        validation.check_bool("tie_embeddings", tie_embeddings)
+        validation.check_positive_float("nsp_loss_weight", nsp_loss_weight)
         head_initializer_range = initializer_range or encoder.initializer_range
         policy = encoder.dtype_policy
 
         # === Layers ===
         masked_lm_head = MaskedLMHead(
             vocabulary_size=encoder.vocabulary_size,
-            token_embedding=encoder.token_embedding,
+            token_embedding=encoder.token_embedding if tie_embeddings else None,
             activation=encoder.activation,
             layer_norm_epsilon=encoder.layer_norm_epsilon,
             initializer_range=head_initializer_range,
@@ -122,6 +134,8 @@ class BertPretrainer(keras.Model):
         # === Config ===
         self.encoder = encoder
         self.initializer_range = initializer_range
+        self.tie_embeddings = tie_embeddings
+        self.nsp_loss_weight = float(nsp_loss_weight)
         self.masked_lm_head = masked_lm_head
         self.nsp_dense = nsp_dense
 
@@ -132,7 +146,7 @@ class BertPretrainer(keras.Model):
         self.nsp_accuracy_tracker = keras.metrics.Mean(name="nsp_accuracy")
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """`mlm_loss + nsp_loss` of this replica's share of the global batch.
+        """`mlm_loss + nsp_loss_weight * nsp_loss` of this replica's share of the global batch.
 
         Under `tf.distribute`, each replica returns its part of the global
         loss (its sums divided by the global counts), so the replicas' losses
@@ -178,7 +192,7 @@ class BertPretrainer(keras.Model):
         self.nsp_loss_tracker.update_state(nsp_cross_entropy)
         self.nsp_accuracy_tracker.update_state(nsp_correct)
 
-        total = mlm_loss + nsp_loss
+        total = mlm_loss + self.nsp_loss_weight * nsp_loss
         for loss in self.losses:  # Regularisers, if any.
             total = total + ops.cast(ops.sum(loss), "float32")
         return total
@@ -257,7 +271,7 @@ class BertPretrainer(keras.Model):
                     encoder_config = dict(loaded.encoder.get_config(), **overrides)
                     model = cls(
                         BertEncoder.from_config(encoder_config),
-                        initializer_range=loaded.initializer_range,
+                        **loaded.head_config(),
                     )
                     model.set_weights(loaded.get_weights())
                 model.heads_from_checkpoint = True
@@ -269,12 +283,20 @@ class BertPretrainer(keras.Model):
             model.load_head_weights(checkpoint.head_weights)
         return model
 
+    def head_config(self):
+        """The constructor arguments besides `encoder` (to rebuild the same heads)."""
+        return {
+            "initializer_range": self.initializer_range,
+            "tie_embeddings": self.tie_embeddings,
+            "nsp_loss_weight": self.nsp_loss_weight,
+        }
+
     def get_config(self):
         return {
             "name": self.name,
             "trainable": self.trainable,
             "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "initializer_range": self.initializer_range,
+            **self.head_config(),
         }
 
     @classmethod

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from export import benchmark
-from export.core import cpu
+from keras_bert.utils import cpu
 from tests.export import task_tflite
 
 

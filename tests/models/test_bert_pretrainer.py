@@ -225,3 +225,48 @@ def test_label_and_argument_errors():
         pretrainer.compute_loss(inputs, labels, outputs, sample_weight=np.ones(8))
     with pytest.raises(ValueError, match=r"`initializer_range` must be a positive number"):
         BertPretrainer(BertEncoder(**TINY), initializer_range=-1.0)
+
+
+def test_untied_head_owns_its_table_and_round_trips(tmp_path):
+    encoder = BertEncoder(**TINY)
+    pretrainer = BertPretrainer(encoder, tie_embeddings=False)
+    inputs, _ = _batch()
+    expected = to_numpy(pretrainer(inputs)["mlm_logits"])
+    head = pretrainer.masked_lm_head
+    assert head.token_embedding is None
+    assert tuple(head.output_embeddings.shape) == (40, 8)
+    # One more weight than the tied pretrainer: the head's own (vocabulary_size, hidden_dim) table.
+    assert len(pretrainer.trainable_weights) == len(encoder.trainable_weights) + 6 + 2
+    path = str(tmp_path / "untied.keras")
+    pretrainer.save(path)
+    restored = keras.saving.load_model(path, safe_mode=True)
+    assert restored.tie_embeddings is False and restored.masked_lm_head.token_embedding is None
+    np.testing.assert_array_equal(expected, to_numpy(restored(inputs)["mlm_logits"]))
+
+
+def test_nsp_loss_weight_scales_the_next_sentence_loss(tmp_path):
+    pretrainer = BertPretrainer(BertEncoder(**TINY, dropout=0.0))
+    weighted = BertPretrainer(BertEncoder(**TINY, dropout=0.0), nsp_loss_weight=3.0)
+    weighted.set_weights(pretrainer.get_weights())
+    inputs, labels = _batch()
+    outputs = pretrainer(inputs)
+    plain = float(pretrainer.compute_loss(inputs, labels, outputs))
+    heavy = float(weighted.compute_loss(inputs, labels, weighted(inputs)))
+    nsp = _log_softmax(to_numpy(outputs["nsp_logits"]))
+    nsp_loss = -np.take_along_axis(nsp, labels["next_sentence_label"][:, None], -1).mean()
+    np.testing.assert_allclose(heavy - plain, 2.0 * nsp_loss, rtol=1e-4)
+    path = str(tmp_path / "weighted.keras")
+    weighted.save(path)
+    assert keras.saving.load_model(path, safe_mode=True).nsp_loss_weight == 3.0
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"tie_embeddings": "yes"}, r"`tie_embeddings` must be a bool"),
+        ({"nsp_loss_weight": 0.0}, r"`nsp_loss_weight` must be a positive"),
+    ],
+)
+def test_invalid_head_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        BertPretrainer(BertEncoder(**TINY), **kwargs)

@@ -8,6 +8,10 @@ optimizer's step counter where it was, and never redoes a finished epoch.
 `TrainingLog` averages the metrics over windows of `every` steps (exact
 per-step values with `every=1`) and writes them to `train_log.jsonl`,
 TensorBoard and the absl log.
+
+`PeriodicEvaluation` evaluates the model on fixed examples every `every`
+steps and writes the results to `eval_log.jsonl` (the learning curve on
+held-out text, by step).
 """
 
 import json
@@ -20,6 +24,7 @@ from absl import logging
 from keras_bert.utils.atomic import atomic_file
 
 LOG_FILE = "train_log.jsonl"
+EVAL_LOG_FILE = "eval_log.jsonl"
 
 
 class StepBackup(keras.callbacks.BackupAndRestore):
@@ -156,6 +161,56 @@ class TrainingLog(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._writer is not None:
             self._writer.flush()
+
+
+class PeriodicEvaluation(keras.callbacks.Callback):
+    """Evaluates on fixed examples every `every` steps; logs to `eval_log.jsonl`.
+
+    Runs after `TrainingLog` in the callback list, at steps that are multiples
+    of its window (`every` must be one), so that the evaluation, which resets
+    the shared metrics, falls between two training windows.
+
+    Args:
+        every: int. Steps between evaluations.
+        inputs: dict of arrays, the model's inputs.
+        labels: dict of arrays, the `BertPretrainer` labels.
+        batch_size: int. Evaluation batch size.
+        log_dir: string or None. Directory of `eval_log.jsonl`; `None`
+            writes nothing (non-chief workers).
+    """
+
+    def __init__(self, every, inputs, labels, batch_size, log_dir=None):
+        super().__init__()
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"`every` must be a positive int, received {every!r}.")
+        self.every = every
+        self.inputs = inputs
+        self.labels = labels
+        self.batch_size = batch_size
+        self.log_dir = log_dir
+        self.records = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        if step % self.every:
+            return
+        started = time.time()
+        results = self.model.evaluate(
+            self.inputs, self.labels, batch_size=self.batch_size, verbose=0, return_dict=True
+        )
+        record = {"step": step, **{name: float(value) for name, value in results.items()}}
+        record["seconds"] = round(time.time() - started, 2)
+        self.records.append(record)
+        if self.log_dir is not None:
+            os.makedirs(self.log_dir, exist_ok=True)
+            with open(os.path.join(self.log_dir, EVAL_LOG_FILE), "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+        logging.info(
+            "evaluation at step %d: %s", step,
+            ", ".join(f"{k} {v:.4g}" for k, v in results.items()),
+        )
+        # The next training window starts from fresh metrics.
+        self.model.reset_metrics()
 
 
 def write_scalar(name, value):

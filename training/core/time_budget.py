@@ -24,7 +24,7 @@ from keras_bert.layers import validation
 class RevisableWarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warmup then linear decay over a total step count that may change.
 
-    `lr(step) = peak * (step + 1) / warmup` during the first
+    `lr(step) = peak * (s + (1 - s) * (step + 1) / warmup)` (`s = warmup_start`) during the first
     `warmup = max(1, round(warmup_proportion * total_steps))` steps, then a
     linear fall to `end_learning_rate` at `total_steps` (over the last
     `decay_proportion` of the steps, holding the peak before). With the default
@@ -40,13 +40,16 @@ class RevisableWarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule
         decay_proportion: float in (0, 1]. The decay takes the last `decay_proportion` of
             `total_steps` (never part of the warmup) and the rate holds at its peak before it.
             Defaults to `1.0`: decay from the end of warmup, BERT's schedule.
+        warmup_start: float in [0, 1). The rate at the first step, as a fraction of the
+            peak. Defaults to `0.0`. Cramming's budget triangle is `warmup_start=0.25,
+            warmup_proportion=0.75, decay_proportion=0.25`.
 
     Create it in the model's `strategy.scope()`: `total_steps` becomes a
     variable there; change it with `revise(total_steps)`.
     """
 
     def __init__(self, peak_learning_rate, total_steps, warmup_proportion=0.1,
-                 end_learning_rate=0.0, decay_proportion=1.0):
+                 end_learning_rate=0.0, decay_proportion=1.0, warmup_start=0.0):
         validation.check_positive_float("peak_learning_rate", peak_learning_rate)
         validation.check_positive_int("total_steps", total_steps)
         validation.check_rate("warmup_proportion", warmup_proportion)
@@ -61,6 +64,8 @@ class RevisableWarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule
         if not 0.0 < decay_proportion <= 1.0:
             raise ValueError(f"`decay_proportion` ({decay_proportion}) must be in (0, 1].")
         self.decay_proportion = float(decay_proportion)
+        validation.check_rate("warmup_start", warmup_start)
+        self.warmup_start = float(warmup_start)
         self.initial_total_steps = int(total_steps)
         self.total_steps = keras.Variable(
             float(total_steps),
@@ -82,7 +87,8 @@ class RevisableWarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule
         warmup = ops.maximum(ops.round(total * self.warmup_proportion), 1.0)
         peak = self.peak_learning_rate
         end = self.end_learning_rate
-        warmup_rate = peak * step / warmup
+        start = self.warmup_start
+        warmup_rate = peak * (start + (1.0 - start) * step / warmup)
         # The decay takes the last `decay_proportion` of the steps (never part of the warmup);
         # the rate holds at its peak in between.
         decay_start = ops.maximum(warmup, total * (1.0 - self.decay_proportion))
@@ -97,6 +103,7 @@ class RevisableWarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule
             "total_steps": self.initial_total_steps,
             "warmup_proportion": self.warmup_proportion,
             "end_learning_rate": self.end_learning_rate,
+            "warmup_start": self.warmup_start,
             "decay_proportion": self.decay_proportion,
         }
 

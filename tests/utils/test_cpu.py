@@ -1,10 +1,10 @@
-"""`export.core.cpu`: the int8 features and group, from cpuinfo texts in the kernel's format."""
+"""`keras_bert.utils.cpu`: the int8 features and group, from cpuinfo texts in the kernel's format."""
 
 import os
 
 import pytest
 
-from export.core import cpu
+from keras_bert.utils import cpu
 
 # A backslash at a line's end continues it: each `flags` and `Features` entry is one line, as
 # the kernel prints it.

@@ -1,6 +1,6 @@
 """The CPU's instruction-set features that decide int8 speed, read from /proc/cpuinfo.
 
-    from export.core import cpu
+    from keras_bert.utils import cpu
 
     info = cpu.read_cpu_info()
     print(cpu.describe(info))
