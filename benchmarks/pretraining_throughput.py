@@ -84,61 +84,67 @@ MIRRORED_ENCODER_KEYS = (
 )
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("preset", "bert_mini", PRESET_NAMES, "Encoder shape (a `BertEncoder` preset).")
-flags.DEFINE_integer("batch_size", 32, "Sequences per training step.")
-flags.DEFINE_integer("sequence_length", 128, "Tokens per sequence, all real (no padding).")
-flags.DEFINE_integer("vocabulary_size", 30522, "Vocabulary size of both models.")
-flags.DEFINE_integer("num_predictions", 20, "Masked-LM predictions per sequence.")
-flags.DEFINE_integer("rounds", 7, "Timed rounds (after one warm-up round), sides interleaved.")
-flags.DEFINE_integer("steps", 5, "Training steps per side and round.")
-flags.DEFINE_string(
-    "encoder_overrides", "{}",
-    "JSON object of `BertEncoder` constructor arguments applied to the preset, e.g. "
-    "'{\"norm_first\": true, \"dropout\": 0.0}'. The Hugging Face side follows the shape, "
-    "dropout, activation and layer-norm epsilon; it has no counterpart for the others.",
-)
-flags.DEFINE_string(
-    "pretrainer_overrides", "{}",
-    "JSON object of extra `BertPretrainer` arguments (besides the encoder), e.g. "
-    "'{\"nsp_loss_weight\": 1.0}'.",
-)
-flags.DEFINE_integer(
-    "num_threads", None,
-    "Threads of both sides: TensorFlow's intra-op threads and `torch.set_num_threads`. "
-    "Default: TensorFlow's default (every core) and os.cpu_count() for torch.",
-)
-flags.DEFINE_integer("seed", 0, "Seed of the batches and of both models' initialisation.")
-flags.DEFINE_string(
-    "torch_venv", str(DEFAULT_TORCH_VENV),
-    "The virtualenv with torch and transformers (made by scripts/setup_torch.sh).",
-)
-flags.DEFINE_string("machine", None, "Machine name in the default --out. Default: from the CPU.")
-flags.DEFINE_string(
-    "out", None,
-    "JSON result file. Default: benchmarks/results/pretraining_throughput-<machine>.json.",
-)
-
-for _name in ("batch_size", "sequence_length", "num_predictions", "rounds", "steps"):
-    flags.register_validator(_name, lambda value: value >= 1, "must be positive.")
-flags.register_validator(
-    "vocabulary_size", lambda value: value > FIRST_WORD_ID,
-    f"must be more than {FIRST_WORD_ID} (ids 0-{FIRST_WORD_ID - 1} are special tokens).",
-)
-flags.register_validator(
-    "num_threads", lambda value: value is None or value >= 1, "must be positive."
-)
 
 
-@flags.multi_flags_validator(["num_predictions", "sequence_length"])
-def _predictions_fit(values):
-    # [CLS] and two [SEP] are never masked.
-    if values["num_predictions"] > values["sequence_length"] - 3:
-        raise cli.FlagError(
-            "num_predictions", values["num_predictions"],
-            f"must be at most `--sequence_length` - 3 ({values['sequence_length'] - 3}): "
-            "[CLS] and the two [SEP] are never masked.",
-        )
-    return True
+def define_flags():
+    """Defines the command-line flags (only when run as a program, so that tests and other
+    apps can import this module without their flags clashing)."""
+    flags.DEFINE_enum(
+        "preset", "bert_mini", PRESET_NAMES, "Encoder shape (a `BertEncoder` preset)."
+    )
+    flags.DEFINE_integer("batch_size", 32, "Sequences per training step.")
+    flags.DEFINE_integer("sequence_length", 128, "Tokens per sequence, all real (no padding).")
+    flags.DEFINE_integer("vocabulary_size", 30522, "Vocabulary size of both models.")
+    flags.DEFINE_integer("num_predictions", 20, "Masked-LM predictions per sequence.")
+    flags.DEFINE_integer("rounds", 7, "Timed rounds (after one warm-up round), sides interleaved.")
+    flags.DEFINE_integer("steps", 5, "Training steps per side and round.")
+    flags.DEFINE_string(
+        "encoder_overrides", "{}",
+        "JSON object of `BertEncoder` constructor arguments applied to the preset, e.g. "
+        "'{\"norm_first\": true, \"dropout\": 0.0}'. The Hugging Face side follows the shape, "
+        "dropout, activation and layer-norm epsilon; it has no counterpart for the others.",
+    )
+    flags.DEFINE_string(
+        "pretrainer_overrides", "{}",
+        "JSON object of extra `BertPretrainer` arguments (besides the encoder), e.g. "
+        "'{\"nsp_loss_weight\": 1.0}'.",
+    )
+    flags.DEFINE_integer(
+        "num_threads", None,
+        "Threads of both sides: TensorFlow's intra-op threads and `torch.set_num_threads`. "
+        "Default: TensorFlow's default (every core) and os.cpu_count() for torch.",
+    )
+    flags.DEFINE_integer("seed", 0, "Seed of the batches and of both models' initialisation.")
+    flags.DEFINE_string(
+        "torch_venv", str(DEFAULT_TORCH_VENV),
+        "The virtualenv with torch and transformers (made by scripts/setup_torch.sh).",
+    )
+    flags.DEFINE_string("machine", None, "Machine name in the default --out. Default: from the CPU.")
+    flags.DEFINE_string(
+        "out", None,
+        "JSON result file. Default: benchmarks/results/pretraining_throughput-<machine>.json.",
+    )
+
+    for _name in ("batch_size", "sequence_length", "num_predictions", "rounds", "steps"):
+        flags.register_validator(_name, lambda value: value >= 1, "must be positive.")
+    flags.register_validator(
+        "vocabulary_size", lambda value: value > FIRST_WORD_ID,
+        f"must be more than {FIRST_WORD_ID} (ids 0-{FIRST_WORD_ID - 1} are special tokens).",
+    )
+    flags.register_validator(
+        "num_threads", lambda value: value is None or value >= 1, "must be positive."
+    )
+
+    @flags.multi_flags_validator(["num_predictions", "sequence_length"])
+    def _predictions_fit(values):
+        # [CLS] and two [SEP] are never masked.
+        if values["num_predictions"] > values["sequence_length"] - 3:
+            raise cli.FlagError(
+                "num_predictions", values["num_predictions"],
+                f"must be at most `--sequence_length` - 3 ({values['sequence_length'] - 3}): "
+                "[CLS] and the two [SEP] are never masked.",
+            )
+        return True
 
 
 # === Batches ===
@@ -691,4 +697,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     cli.run(main)

@@ -311,3 +311,15 @@ def test_embedding_layer_norm_can_be_left_out():
 def test_invalid_recipe_arguments(overrides, message):
     with pytest.raises(ValueError, match=message):
         BertEncoder(**dict(TINY, **overrides))
+
+
+def test_budget_architecture_under_mixed_bfloat16_tracks_float32():
+    budget = dict(TINY, norm_first=True, use_bias=False, embedding_layer_norm=False)
+    reference = BertEncoder(**budget)
+    mixed = BertEncoder(**dict(budget, dtype="mixed_bfloat16"))
+    mixed.set_weights(reference.get_weights())
+    expected = _outputs(reference)["sequence_output"]
+    actual = to_numpy(keras.ops.cast(mixed(INPUTS)["sequence_output"], "float32"))
+    mask = INPUTS["padding_mask"].astype(bool)
+    # The final layer norm gives unit scale; bfloat16 keeps ~3 significant digits.
+    assert np.abs(actual[mask] - expected[mask]).max() < 0.1
