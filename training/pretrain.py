@@ -664,16 +664,19 @@ def main(argv):
             "there (consider a lower --learning_rate)."
         )
 
-    eval_arrays = None
-    if FLAGS.eval_corpus:
-        # At BERT's masking rate whatever the recipe's, so that accuracies compare.
-        eval_predictions = recipes.max_predictions(sequence_length, FLAGS.eval_masked_lm_prob)
+    def eval_arrays():
+        """The --eval_corpus examples, at BERT's masking rate whatever the recipe's (so that
+        accuracies compare)."""
         eval_corpus = pretraining_data.CorpusExamples(
             _paths(FLAGS.eval_corpus), tokenizer, FLAGS.corpus_format, sequence_length,
-            eval_predictions, FLAGS.eval_masked_lm_prob, FLAGS.short_seq_prob,
-            FLAGS.whole_word_masking,
+            recipes.max_predictions(sequence_length, FLAGS.eval_masked_lm_prob),
+            FLAGS.eval_masked_lm_prob, FLAGS.short_seq_prob, FLAGS.whole_word_masking,
         )
-        eval_arrays = eval_corpus.arrays(FLAGS.eval_seed)
+        return eval_corpus.arrays(FLAGS.eval_seed)
+
+    # Built before training only for the periodic evaluation: a --max_minutes budget is
+    # otherwise all training.
+    periodic_eval_arrays = eval_arrays() if FLAGS.eval_every_steps else None
     callbacks = [
         # First: the backup never saves the weights of a step with a non-finite loss.
         finite_loss.FiniteLossGuard(kept=kept),
@@ -682,7 +685,7 @@ def main(argv):
     ]
     if FLAGS.eval_every_steps:
         callbacks.append(pretraining_callbacks.PeriodicEvaluation(
-            FLAGS.eval_every_steps, *eval_arrays, FLAGS.eval_batch_size,
+            FLAGS.eval_every_steps, *periodic_eval_arrays, FLAGS.eval_batch_size,
             os.path.join(model_dir, LOG_DIR) if chief else None,
         ))
     train_started = time.time()
@@ -706,7 +709,7 @@ def main(argv):
     eval_source = None
     if FLAGS.eval_corpus:
         eval_source = _paths(FLAGS.eval_corpus)
-        eval_inputs, eval_labels = eval_arrays
+        eval_inputs, eval_labels = periodic_eval_arrays or eval_arrays()
         metrics["eval_examples"] = int(len(eval_labels["next_sentence_label"]))
         results = model.evaluate(
             eval_inputs, eval_labels, batch_size=FLAGS.eval_batch_size, verbose=0,
