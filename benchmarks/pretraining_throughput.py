@@ -50,6 +50,7 @@ from pathlib import Path
 from absl import flags
 
 from keras_bert.utils import cli
+from training.core import recipes
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -59,15 +60,11 @@ WORKER = REPOSITORY / "benchmarks" / "hf_pretraining_worker.py"
 DEFAULT_TORCH_VENV = REPOSITORY / ".venv-torch"
 PRESET_NAMES = ("bert_tiny", "bert_mini", "bert_small", "bert_medium", "bert_base", "bert_large")
 
-# training.pretrain's defaults: AdamW, BERT's moments and epsilon, decoupled weight decay,
+# training.pretrain's default recipe: AdamW, its moments and epsilon, decoupled weight decay,
 # global norm clipping. A constant rate (pretrain's peak): the schedule costs nothing per step.
 OPTIMIZER = {
-    "learning_rate": 1e-3,
-    "beta_1": 0.9,
-    "beta_2": 0.999,
-    "epsilon": 1e-6,
-    "weight_decay": 0.01,
-    "clipnorm": 1.0,
+    name: recipes.RECIPES[recipes.DEFAULT_RECIPE][name]
+    for name in ("learning_rate", "beta_1", "beta_2", "epsilon", "weight_decay", "clipnorm")
 }
 # Distinct batches each side cycles through (both restart at batch 0 every round).
 NUM_BATCHES = 4
