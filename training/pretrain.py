@@ -540,8 +540,9 @@ def _flag_values():
     ]
     values = {_CONFIG_KEYS.get(name, name): getattr(FLAGS, name) for name in names}
     # Every knob as the run used it (the recipe's value or the flag's).
-    values.update(_knobs())
-    values["max_predictions_per_seq"] = _max_predictions(_knobs())
+    knobs = _knobs()
+    values.update(knobs)
+    values["max_predictions_per_seq"] = _max_predictions(knobs)
     return values
 
 
