@@ -102,6 +102,11 @@ for _name in ("norm_first", "embedding_layer_norm", "use_bias", "tie_embeddings"
         recipes.KNOBS[_name] + " Default: the recipe's (from the checkpoint with "
         "--init_checkpoint).",
     )
+flags.DEFINE_float(
+    "initializer_range", None,
+    recipes.KNOBS["initializer_range"] + " Default: the recipe's (from the checkpoint with "
+    "--init_checkpoint).",
+)
 for _name in ("dropout", "masked_lm_prob", "nsp_loss_weight", "learning_rate", "beta_1",
               "beta_2", "epsilon", "weight_decay", "clipnorm", "warmup_proportion",
               "decay_proportion"):
@@ -223,6 +228,7 @@ flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
 for _name, _check, _message in (
     ("learning_rate", lambda value: value > 0, "must be positive."),
     ("nsp_loss_weight", lambda value: value > 0, "must be positive."),
+    ("initializer_range", lambda value: value > 0, "must be positive."),
     ("weight_decay", lambda value: value >= 0, "must be >= 0."),
     ("clipnorm", lambda value: value >= 0, "must be >= 0."),
     ("epsilon", lambda value: value > 0, "must be positive."),
@@ -386,7 +392,8 @@ def _build_model(model_cls, vocabulary_size, policy, knobs):
 
     overrides = _encoder_overrides(policy, knobs)
     architecture = {
-        name: knobs[name] for name in ("norm_first", "embedding_layer_norm", "use_bias")
+        name: knobs[name]
+        for name in ("norm_first", "embedding_layer_norm", "use_bias", "initializer_range")
     }
     heads = {"tie_embeddings": knobs["tie_embeddings"]}
     if FLAGS.init_checkpoint:

@@ -35,6 +35,7 @@ CASES = {
     "nouse_bias": ["--nouse_bias"],
     "tie_embeddings": ["--notie_embeddings", "--tie_embeddings"],
     "notie_embeddings": ["--notie_embeddings"],
+    "initializer_range": ["--initializer_range=0.05"],
     "dropout": ["--dropout=0.2"],
     "nsp_loss_weight": ["--nsp_loss_weight=5"],
     "masked_lm_prob": ["--masked_lm_prob=0.4", "--sequence_length=64"],
@@ -48,6 +49,8 @@ CASES = {
     "parse_masked_lm_prob": ["--masked_lm_prob=0"],
     "parse_beta_2": ["--beta_2=1"],
     "parse_nsp_loss_weight": ["--nsp_loss_weight=-1"],
+    "parse_initializer_range": ["--initializer_range=0"],
+    "error_checkpoint_initializer_range": ["--init_checkpoint=x", "--initializer_range=0.05"],
 }
 
 # Runs in a fresh process: parses each case's flags and reports what the run would build.
@@ -88,6 +91,9 @@ for name, args in cases.items():
         "tied": head.token_embedding is encoder.token_embedding,
         "own_table": head.output_embeddings is not None,
         "dropout": [encoder.dropout, encoder.attention_dropout],
+        "initializer_range": encoder.initializer_range,
+        "kernel_stds": [float(w.numpy().std()) for w in model.weights
+                        if w.path.endswith("kernel") or "embeddings" in w.path.split("/")[-1]],
         "nsp_loss_weight": model.nsp_loss_weight,
         "optimizer": {name: float(getattr(optimizer, name)) for name in
                       ("beta_1", "beta_2", "epsilon", "weight_decay", "global_clipnorm")},
@@ -159,6 +165,16 @@ def test_dropout_in_pretraining(probed):
     assert probed["dropout"]["dropout"] == [0.2, 0.2]
 
 
+def test_initializer_range(probed):
+    assert probed["default"]["initializer_range"] == 0.02
+    assert probed["initializer_range"]["initializer_range"] == 0.05
+    # Truncated at 2 standard deviations: the drawn standard deviation is 0.88 of the range.
+    for case, scale in (("default", 0.02), ("initializer_range", 0.05)):
+        stds = np.array(probed[case]["kernel_stds"])
+        assert len(stds) > 10
+        np.testing.assert_allclose(np.median(stds), 0.88 * scale, rtol=0.1)
+
+
 def test_nsp_loss_weight(probed):
     assert probed["nsp_loss_weight"]["nsp_loss_weight"] == 5.0
 
@@ -191,6 +207,7 @@ def test_warmup_linear_decay_schedule(probed):
          "`--warmup_proportion` (0.2): does not apply to --schedule=budget_triangle"),
         ("error_end_rate", "`--end_learning_rate` (0.1): must be in [0, the learning rate (0.001)]"),
         ("error_checkpoint_architecture", "`--use_bias` shapes a new model"),
+        ("error_checkpoint_initializer_range", "`--initializer_range` shapes a new model"),
     ],
 )
 def test_knob_errors(probed, case, message):
@@ -198,7 +215,8 @@ def test_knob_errors(probed, case, message):
 
 
 @pytest.mark.parametrize(
-    "case", ["parse_masked_lm_prob", "parse_beta_2", "parse_nsp_loss_weight"]
+    "case",
+    ["parse_masked_lm_prob", "parse_beta_2", "parse_nsp_loss_weight", "parse_initializer_range"],
 )
 def test_knob_values_checked_at_parsing(probed, case):
     assert "parse_error" in probed[case]

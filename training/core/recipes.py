@@ -25,6 +25,8 @@ KNOBS = {
     "embedding_layer_norm": "Layer-normalise the summed embeddings.",
     "use_bias": "Biases in the attention projections and feed-forward dense layers.",
     "tie_embeddings": "Masked-LM output projection tied to the token embedding table.",
+    "initializer_range": "Standard deviation of the truncated-normal initial weights of a new "
+                         "model (embeddings, attention, feed-forward, heads).",
     "dropout": "Dropout of the encoder and its attention while pretraining.",
     "masked_lm_prob": "Fraction of the tokens masked.",
     "nsp_loss_weight": "Weight of the next-sentence loss against the masked-LM loss.",
@@ -53,6 +55,7 @@ RECIPES = {
         "embedding_layer_norm": True,
         "use_bias": True,
         "tie_embeddings": True,
+        "initializer_range": 0.02,
         "dropout": 0.1,
         "masked_lm_prob": 0.15,
         "nsp_loss_weight": 1.0,
@@ -71,6 +74,7 @@ RECIPES = {
         "embedding_layer_norm": True,
         "use_bias": False,
         "tie_embeddings": True,
+        "initializer_range": 0.02,
         "dropout": 0.0,
         "masked_lm_prob": 0.2,
         "nsp_loss_weight": 4.0,
@@ -88,7 +92,9 @@ RECIPES = {
 DEFAULT_RECIPE = "bert"
 
 # Knobs that shape the model: they come from the checkpoint with `--init_checkpoint`.
-ARCHITECTURE_KNOBS = ("norm_first", "embedding_layer_norm", "use_bias", "tie_embeddings")
+ARCHITECTURE_KNOBS = (
+    "norm_first", "embedding_layer_norm", "use_bias", "tie_embeddings", "initializer_range"
+)
 
 
 def resolve(recipe, given):
