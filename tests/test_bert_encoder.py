@@ -314,7 +314,8 @@ def test_invalid_recipe_arguments(overrides, message):
 
 
 def test_budget_architecture_under_mixed_bfloat16_tracks_float32():
-    budget = dict(TINY, norm_first=True, use_bias=False, embedding_layer_norm=False)
+    budget = dict(TINY, norm_first=True, use_bias=False, embedding_layer_norm=False,
+                  initializer_range=0.05)
     reference = BertEncoder(**budget)
     mixed = BertEncoder(**dict(budget, dtype="mixed_bfloat16"))
     mixed.set_weights(reference.get_weights())

@@ -3,7 +3,7 @@
 Runs `python -m training.pretrain` once per variant, for the same number of steps
 (`--train_steps`, default 1,000) with the same data, vocabulary and seed, and an
 evaluation on `--eval_corpus` every `--eval_every_steps` steps. The variants are
-the `budget` recipe, BERT's original recipe (the default), and the budget recipe
+the `budget` recipe (the default), BERT's original recipe, and the budget recipe
 with one knob set back to BERT's value (or, for the knobs BERT and the budget
 recipe share, to another published value). Writes to `--out`: one directory per variant (its
 `training.pretrain` model directory), `ablation.json` and `ablation.md` (the table
@@ -36,14 +36,18 @@ FLAGS = flags.FLAGS
 # Variant name -> (what it changes, `training.pretrain` flags).
 _BUDGET = ["--recipe=budget"]
 VARIANTS = {
-    "budget": ("the budget recipe (`--recipe=budget`)", _BUDGET),
-    "bert": ("BERT's original recipe (`--recipe=bert`, the default)", ["--recipe=bert"]),
+    "budget": ("the budget recipe (`--recipe=budget`, the default)", _BUDGET),
+    "bert": ("BERT's original recipe (`--recipe=bert`)", ["--recipe=bert"]),
+    "init_002": (
+        "budget, BERT's initializer range 0.02", _BUDGET + ["--initializer_range=0.02"]
+    ),
+    "lr_1e-3": ("budget, learning rate 1e-3", _BUDGET + ["--learning_rate=1e-3"]),
     "post_ln": ("budget, post-LN blocks", _BUDGET + ["--nonorm_first"]),
     "biases": ("budget, with biases", _BUDGET + ["--use_bias"]),
     "dropout": ("budget, dropout 0.1", _BUDGET + ["--dropout=0.1"]),
     "mask_15": ("budget, 15% masking", _BUDGET + ["--masked_lm_prob=0.15"]),
     "mask_40": ("budget, 40% masking", _BUDGET + ["--masked_lm_prob=0.4"]),
-    "nsp_weight_1": ("budget, next-sentence loss x1", _BUDGET + ["--nsp_loss_weight=1"]),
+    "nsp_weight_4": ("budget, next-sentence loss x4", _BUDGET + ["--nsp_loss_weight=4"]),
     "betas_bert": (
         "budget, AdamW (0.9, 0.999), eps 1e-6", _BUDGET + ["--beta_2=0.999", "--epsilon=1e-6"]
     ),

@@ -26,16 +26,17 @@ WIKITEXT = shared_path("data", "wikitext2", "valid.txt")
 CASES = {
     "default": [],
     "budget": ["--recipe=budget"],
+    "bert": ["--recipe=bert"],
     "bert_beta_2": ["--recipe=bert", "--beta_2=0.95"],
-    "norm_first": ["--norm_first"],
+    "norm_first": ["--recipe=bert", "--norm_first"],
     "nonorm_first": ["--recipe=budget", "--nonorm_first"],
     "embedding_layer_norm": ["--recipe=budget", "--embedding_layer_norm"],
     "noembedding_layer_norm": ["--noembedding_layer_norm"],
     "use_bias": ["--recipe=budget", "--use_bias"],
-    "nouse_bias": ["--nouse_bias"],
+    "nouse_bias": ["--recipe=bert", "--nouse_bias"],
     "tie_embeddings": ["--notie_embeddings", "--tie_embeddings"],
     "notie_embeddings": ["--notie_embeddings"],
-    "initializer_range": ["--initializer_range=0.05"],
+    "initializer_range": ["--recipe=bert", "--initializer_range=0.05"],
     "dropout": ["--dropout=0.2"],
     "nsp_loss_weight": ["--nsp_loss_weight=5"],
     "masked_lm_prob": ["--masked_lm_prob=0.4", "--sequence_length=64"],
@@ -118,14 +119,16 @@ def probed(tmp_path_factory):
 
 
 def test_default_recipe_and_the_other_one_flag_away(probed):
-    assert probed["default"]["knobs"] == recipes.RECIPES[recipes.DEFAULT_RECIPE]
-    assert probed["budget"]["knobs"] == recipes.RECIPES["budget"]
-    bert = probed["default"]
+    assert recipes.DEFAULT_RECIPE == "budget"
+    assert probed["default"]["knobs"] == recipes.RECIPES["budget"]
+    assert probed["bert"]["knobs"] == recipes.RECIPES["bert"]
+    budget = probed["default"]
+    assert budget["norm_first"] and budget["final_layer_norm"] and budget["block_biases"] == 0
+    assert budget["dropout"] == [0.0, 0.0] and budget["nsp_loss_weight"] == 1.0
+    assert budget["initializer_range"] == 0.05
+    bert = probed["bert"]
     assert not bert["norm_first"] and bert["block_biases"] > 0
-    assert bert["dropout"] == [0.1, 0.1] and bert["nsp_loss_weight"] == 1.0
-    budget = probed["budget"]
-    assert budget["norm_first"] and budget["block_biases"] == 0
-    assert budget["dropout"] == [0.0, 0.0] and budget["nsp_loss_weight"] == 4.0
+    assert bert["dropout"] == [0.1, 0.1] and bert["initializer_range"] == 0.02
 
 
 def test_a_flag_overrides_its_recipe_value_only(probed):
@@ -166,10 +169,10 @@ def test_dropout_in_pretraining(probed):
 
 
 def test_initializer_range(probed):
-    assert probed["default"]["initializer_range"] == 0.02
+    assert probed["bert"]["initializer_range"] == 0.02
     assert probed["initializer_range"]["initializer_range"] == 0.05
     # Truncated at 2 standard deviations: the drawn standard deviation is 0.88 of the range.
-    for case, scale in (("default", 0.02), ("initializer_range", 0.05)):
+    for case, scale in (("bert", 0.02), ("initializer_range", 0.05)):
         stds = np.array(probed[case]["kernel_stds"])
         assert len(stds) > 10
         np.testing.assert_allclose(np.median(stds), 0.88 * scale, rtol=0.1)
@@ -224,7 +227,8 @@ def test_knob_values_checked_at_parsing(probed, case):
 
 def test_masking_rate_sets_the_masked_fraction_and_the_predictions(probed):
     assert probed["masked_lm_prob"]["max_predictions"] == 26  # ceil(64 * 0.4)
-    assert probed["default"]["max_predictions"] == 20  # BERT's 128 tokens at 15%
+    assert probed["bert"]["max_predictions"] == 20  # BERT's 128 tokens at 15%
+    assert probed["default"]["max_predictions"] == 39  # ceil(128 * 0.3)
     from keras_bert.text.wordpiece_vocabulary import learn_vocabulary
 
     vocabulary = learn_vocabulary([WIKITEXT], 2000, lower_case=True, show_progress=False)

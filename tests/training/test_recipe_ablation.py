@@ -64,7 +64,7 @@ def test_reads_finished_runs_and_writes_the_table(tmp_path):
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES=""),
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "| the budget recipe (`--recipe=budget`) | 300 | 0.120 | 0.580 | 0.220 | 0.590 |" in (
+    assert "| the budget recipe (`--recipe=budget`, the default) | 300 | 0.120 | 0.580 | 0.220 | 0.590 |" in (
         result.stdout
     )
     with open(tmp_path / "out" / "ablation.json") as f:

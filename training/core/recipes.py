@@ -1,16 +1,17 @@
 """Pretraining recipes: named sets of values for the knobs of `training.pretrain`.
 
 A recipe gives every knob a value; a flag given on the command line overrides
-its recipe's value. `bert` is the original recipe of Devlin et al. (2018):
-post-LN blocks, biases, dropout 0.1, 15% masking, AdamW (0.9, 0.999), a warmup
-of 10% of the steps then linear decay, the two losses summed. Its learning rate
-is this project's for the small presets at batch 32 (PRETRAINING.md's rule
-gives the paper's `1e-4` at batch 256); it is the default, the recipe every
-earlier measurement of this project used. `budget` gathers the changes of the
-budget recipes of Cramming (Geiping and Goldstein 2022), 24-hour BERT (Izsak
-et al. 2021) and Wettig et al. (2023); it becomes the default once
-`python -m training.recipe_ablation` measures it to reach the README's targets
-in fewer steps than `bert` (not yet: see the README's pretraining section).
+its recipe's value. `budget`, the default, gathers the changes of the budget
+recipes of Cramming (Geiping and Goldstein 2022), 24-hour BERT (Izsak et al.
+2021) and Wettig et al. (2023) (pre-LN, no biases, no dropout, AdamW (0.9,
+0.98), 6% warmup, 30% masking) with an initializer range of 0.05 and a peak
+learning rate of 2e-3: the README's pretraining section measures its masked
+LM leaving the unigram plateau by step 300, where BERT's initializer range of
+0.02 keeps it there for 600 steps and more. `bert` is the original recipe of Devlin
+et al. (2018): post-LN blocks, biases, dropout 0.1, 15% masking, AdamW (0.9,
+0.999), initializer range 0.02, a warmup of 10% of the steps then linear decay;
+its learning rate is this project's for the small presets at batch 32
+(PRETRAINING.md's rule gives the paper's `1e-4` at batch 256).
 
 Example:
 >>> resolve("bert", {"learning_rate": 5e-4})["learning_rate"]
@@ -74,11 +75,11 @@ RECIPES = {
         "embedding_layer_norm": True,
         "use_bias": False,
         "tie_embeddings": True,
-        "initializer_range": 0.02,
+        "initializer_range": 0.05,
         "dropout": 0.0,
-        "masked_lm_prob": 0.2,
-        "nsp_loss_weight": 4.0,
-        "learning_rate": 1e-3,
+        "masked_lm_prob": 0.3,
+        "nsp_loss_weight": 1.0,
+        "learning_rate": 2e-3,
         "beta_1": 0.9,
         "beta_2": 0.98,
         "epsilon": 1e-12,
@@ -89,7 +90,7 @@ RECIPES = {
         "decay_proportion": 1.0,
     },
 }
-DEFAULT_RECIPE = "bert"
+DEFAULT_RECIPE = "budget"
 
 # Knobs that shape the model: they come from the checkpoint with `--init_checkpoint`.
 ARCHITECTURE_KNOBS = (
