@@ -91,10 +91,10 @@ flags.DEFINE_string(
 # === Recipe: every knob's default comes from --recipe; a flag given overrides it ===
 flags.DEFINE_enum(
     "recipe", recipes.DEFAULT_RECIPE, sorted(recipes.RECIPES),
-    "Defaults of the knobs below: `bert` (Devlin et al. 2018) or `budget` (pre-LN, no biases, "
-    "no dropout, 20% masking, next-sentence loss x4, AdamW (0.9, 0.98), 6% warmup; from the "
-    "budget recipes, under measurement: README). Each knob given as a flag overrides its "
-    "recipe's value.",
+    "Defaults of the knobs below: `budget` (pre-LN, no biases, no dropout, initializer range "
+    "0.05, 30% masking, AdamW (0.9, 0.98) at 2e-3, 6% warmup; from the budget recipes and "
+    "measured by step: README) or `bert` (Devlin et al. 2018, for reproducing the paper). "
+    "Each knob given as a flag overrides its recipe's value.",
 )
 for _name in ("norm_first", "embedding_layer_norm", "use_bias", "tie_embeddings"):
     flags.DEFINE_bool(
