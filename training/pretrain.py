@@ -96,17 +96,14 @@ flags.DEFINE_enum(
     "measured by step: README) or `bert` (Devlin et al. 2018, for reproducing the paper). "
     "Each knob given as a flag overrides its recipe's value.",
 )
-for _name in ("norm_first", "embedding_layer_norm", "use_bias", "tie_embeddings"):
-    flags.DEFINE_bool(
+for _name in recipes.ARCHITECTURE_KNOBS:
+    _define = (flags.DEFINE_bool if isinstance(recipes.RECIPES["bert"][_name], bool)
+               else flags.DEFINE_float)
+    _define(
         _name, None,
         recipes.KNOBS[_name] + " Default: the recipe's (from the checkpoint with "
         "--init_checkpoint).",
     )
-flags.DEFINE_float(
-    "initializer_range", None,
-    recipes.KNOBS["initializer_range"] + " Default: the recipe's (from the checkpoint with "
-    "--init_checkpoint).",
-)
 for _name in ("dropout", "masked_lm_prob", "nsp_loss_weight", "learning_rate", "beta_1",
               "beta_2", "epsilon", "weight_decay", "clipnorm", "warmup_proportion",
               "decay_proportion"):
@@ -391,11 +388,8 @@ def _build_model(model_cls, vocabulary_size, policy, knobs):
     from keras_bert.bert_encoder import BertEncoder
 
     overrides = _encoder_overrides(policy, knobs)
-    architecture = {
-        name: knobs[name]
-        for name in ("norm_first", "embedding_layer_norm", "use_bias", "initializer_range")
-    }
-    heads = {"tie_embeddings": knobs["tie_embeddings"]}
+    architecture = {name: knobs[name] for name in recipes.ENCODER_KNOBS}
+    heads = {name: knobs[name] for name in recipes.HEAD_KNOBS}
     if FLAGS.init_checkpoint:
         path = FLAGS.init_checkpoint
         if os.path.isdir(path) and os.path.isfile(os.path.join(path, MODEL_FILE)):

@@ -92,10 +92,11 @@ RECIPES = {
 }
 DEFAULT_RECIPE = "budget"
 
-# Knobs that shape the model: they come from the checkpoint with `--init_checkpoint`.
-ARCHITECTURE_KNOBS = (
-    "norm_first", "embedding_layer_norm", "use_bias", "tie_embeddings", "initializer_range"
-)
+# Knobs of a new model, not of its training: with `--init_checkpoint` they come from the
+# checkpoint. The encoder's (`BertEncoder` arguments), then the pretraining heads'.
+ENCODER_KNOBS = ("norm_first", "embedding_layer_norm", "use_bias", "initializer_range")
+HEAD_KNOBS = ("tie_embeddings",)
+ARCHITECTURE_KNOBS = ENCODER_KNOBS + HEAD_KNOBS
 
 
 def resolve(recipe, given):
