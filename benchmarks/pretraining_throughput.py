@@ -58,7 +58,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 REPOSITORY = Path(__file__).resolve().parents[1]
 WORKER = REPOSITORY / "benchmarks" / "hf_pretraining_worker.py"
 DEFAULT_TORCH_VENV = REPOSITORY / ".venv-torch"
-PRESET_NAMES = ("bert_tiny", "bert_mini", "bert_small", "bert_medium", "bert_base", "bert_large")
+PRESET_NAMES = recipes.PRESET_NAMES
 
 # training.pretrain's default recipe: AdamW, its moments and epsilon, decoupled weight decay,
 # global norm clipping. A constant rate (pretrain's peak): the schedule costs nothing per step.
@@ -680,11 +680,9 @@ def main(argv):
     }
     out = Path(FLAGS.out or REPOSITORY / "benchmarks" / "results"
                / f"pretraining_throughput-{machine_name}.json")
-    from keras_bert.utils.atomic import atomic_file
+    from keras_bert.utils.atomic import write_json
 
-    with atomic_file(str(out)) as temporary:
-        with open(temporary, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=1)
+    write_json(str(out), report, indent=1)
     for name, label in (("keras_bert", "keras_bert"), ("hugging_face", "Hugging Face")):
         entry = results[name]
         log(f"{label}: median {entry['median_examples_per_second']:.1f} examples/s; rounds "

@@ -58,7 +58,7 @@ from training.core.distribution import STRATEGIES  # noqa: E402
 from training.core import recipes  # noqa: E402
 from training.core.pretraining_data import DEFAULT_EVAL_SEED  # noqa: E402
 
-PRESET_NAMES = ("bert_tiny", "bert_mini", "bert_small", "bert_medium", "bert_base", "bert_large")
+PRESET_NAMES = recipes.PRESET_NAMES
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 VOCAB_FILE = "vocab.txt"
 CONFIG_FILE = "pretrain_config.json"
@@ -501,11 +501,9 @@ def native_bfloat16(strategy_name):
 
 
 def _write_json(path, value):
-    from keras_bert.utils.atomic import atomic_file
+    from keras_bert.utils.atomic import write_json
 
-    with atomic_file(path) as temporary:
-        with open(temporary, "w", encoding="utf-8") as f:
-            json.dump(value, f, indent=2, sort_keys=True)
+    write_json(path, value, indent=2, sort_keys=True)
 
 
 def _save_outputs(model, vocabulary, lower_case, model_dir):

@@ -226,16 +226,14 @@ def main(argv):
 
 def _write(out, rows, report_steps):
     from keras_bert.utils import cpu
-    from keras_bert.utils.atomic import atomic_file
+    from keras_bert.utils.atomic import atomic_file, write_json
 
     results = {
         "train_steps": FLAGS.train_steps, "eval_every_steps": FLAGS.eval_every_steps,
         "nsp_target": FLAGS.nsp_target, "preset": FLAGS.preset, "corpus": FLAGS.corpus,
         "eval_corpus": FLAGS.eval_corpus, "machine": cpu.describe(cpu.read_cpu_info()), "rows": rows,
     }
-    with atomic_file(os.path.join(out, RESULTS_FILE)) as temporary:
-        with open(temporary, "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=2)
+    write_json(os.path.join(out, RESULTS_FILE), results, indent=2)
     with atomic_file(os.path.join(out, TABLE_FILE)) as temporary:
         with open(temporary, "w", encoding="utf-8") as f:
             f.write(markdown_table(rows, report_steps, FLAGS.nsp_target, FLAGS.train_steps))

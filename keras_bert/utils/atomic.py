@@ -1,6 +1,7 @@
 """Crash-safe writes: build under a temporary name, then rename into place."""
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -30,6 +31,16 @@ def atomic_file(path, suffix=""):
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def write_json(path, value, **dump_options):
+    """Writes `value` as JSON (UTF-8) to `path` through `atomic_file`.
+
+    `dump_options` go to `json.dump` (`indent`, `sort_keys`, ...).
+    """
+    with atomic_file(path) as temporary:
+        with open(temporary, "w", encoding="utf-8") as f:
+            json.dump(value, f, **dump_options)
 
 
 @contextlib.contextmanager

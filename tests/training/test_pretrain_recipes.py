@@ -131,6 +131,12 @@ def test_default_recipe_and_the_other_one_flag_away(probed):
     assert bert["dropout"] == [0.1, 0.1] and bert["initializer_range"] == 0.02
 
 
+def test_preset_names_are_the_encoder_presets():
+    from keras_bert.bert_encoder import PRESETS
+
+    assert recipes.PRESET_NAMES == tuple(PRESETS)
+
+
 def test_a_flag_overrides_its_recipe_value_only(probed):
     knobs = probed["bert_beta_2"]["knobs"]
     assert knobs["beta_2"] == 0.95

@@ -1,10 +1,11 @@
 """Crash-safe writes: the old file survives a failure, the new one gets normal permissions."""
 
+import json
 import os
 
 import pytest
 
-from keras_bert.utils.atomic import atomic_directory, atomic_file
+from keras_bert.utils.atomic import atomic_directory, atomic_file, write_json
 
 
 def _write(path, text):
@@ -46,3 +47,13 @@ def test_atomic_directory_failure_leaves_no_directory(tmp_path):
             raise RuntimeError("crash")
     assert not target.exists()
     assert os.listdir(tmp_path) == []
+
+
+def test_write_json_round_trips_and_a_failure_leaves_the_old_file(tmp_path):
+    path = tmp_path / "metrics.json"
+    write_json(str(path), {"b": 1, "a": [0.5, "x"]}, indent=2, sort_keys=True)
+    assert path.read_text(encoding="utf-8") == '{\n  "a": [\n    0.5,\n    "x"\n  ],\n  "b": 1\n}'
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        write_json(str(path), {"a": object()})
+    assert json.loads(path.read_text(encoding="utf-8")) == {"a": [0.5, "x"], "b": 1}
+    assert os.listdir(tmp_path) == ["metrics.json"]

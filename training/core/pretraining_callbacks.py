@@ -21,7 +21,7 @@ import time
 import keras
 from absl import logging
 
-from keras_bert.utils.atomic import atomic_file
+from keras_bert.utils.atomic import atomic_file, write_json
 
 LOG_FILE = "train_log.jsonl"
 EVAL_LOG_FILE = "eval_log.jsonl"
@@ -72,9 +72,7 @@ class StepBackup(keras.callbacks.BackupAndRestore):
             "epoch": self._current_epoch,
             "step": int(self.model.optimizer.iterations.numpy()),
         }
-        with atomic_file(self._training_metadata_path) as temporary:
-            with open(temporary, "w", encoding="utf-8") as f:
-                json.dump(metadata, f)
+        write_json(self._training_metadata_path, metadata)
 
 
 def read_backup_step(backup_dir):

@@ -20,6 +20,10 @@ Example:
 
 import math
 
+# The `BertEncoder` presets the pretraining apps offer (`keras_bert.bert_encoder.PRESETS`'s
+# names, listed here so that defining flags imports no TensorFlow).
+PRESET_NAMES = ("bert_tiny", "bert_mini", "bert_small", "bert_medium", "bert_base", "bert_large")
+
 # Knob name -> what it sets (the flag's help text).
 KNOBS = {
     "norm_first": "Pre-LN blocks with a final layer norm (post-LN: BERT's).",
