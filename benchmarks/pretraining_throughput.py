@@ -58,7 +58,6 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 REPOSITORY = Path(__file__).resolve().parents[1]
 WORKER = REPOSITORY / "benchmarks" / "hf_pretraining_worker.py"
 DEFAULT_TORCH_VENV = REPOSITORY / ".venv-torch"
-PRESET_NAMES = recipes.PRESET_NAMES
 
 # training.pretrain's default recipe: AdamW, its moments and epsilon, decoupled weight decay,
 # global norm clipping. A constant rate (pretrain's peak): the schedule costs nothing per step.
@@ -87,7 +86,7 @@ def define_flags():
     """Defines the command-line flags (only when run as a program, so that tests and other
     apps can import this module without their flags clashing)."""
     flags.DEFINE_enum(
-        "preset", "bert_mini", PRESET_NAMES, "Encoder shape (a `BertEncoder` preset)."
+        "preset", "bert_mini", recipes.PRESET_NAMES, "Encoder shape (a `BertEncoder` preset)."
     )
     flags.DEFINE_integer("batch_size", 32, "Sequences per training step.")
     flags.DEFINE_integer("sequence_length", 128, "Tokens per sequence, all real (no padding).")

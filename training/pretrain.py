@@ -58,7 +58,6 @@ from training.core.distribution import STRATEGIES  # noqa: E402
 from training.core import recipes  # noqa: E402
 from training.core.pretraining_data import DEFAULT_EVAL_SEED  # noqa: E402
 
-PRESET_NAMES = recipes.PRESET_NAMES
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 VOCAB_FILE = "vocab.txt"
 CONFIG_FILE = "pretrain_config.json"
@@ -72,7 +71,7 @@ FLAGS = flags.FLAGS
 
 # === Model ===
 flags.DEFINE_enum(
-    "preset", None, PRESET_NAMES,
+    "preset", None, recipes.PRESET_NAMES,
     "Start from a randomly initialised encoder of this published shape. One of --preset, "
     "--config and --init_checkpoint is required.",
 )

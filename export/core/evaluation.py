@@ -13,7 +13,6 @@ hold against their threshold.
 """
 
 import dataclasses
-import json
 import os
 
 import numpy as np
@@ -25,6 +24,7 @@ from keras_bert.tasks import classification
 from keras_bert.tasks import question_answering
 from keras_bert.tasks import token_classification
 from keras_bert.tasks.task import CHECK_TEXTS
+from keras_bert.utils import atomic
 from keras_bert.utils.atomic import atomic_file
 
 # Sentences used when no --eval file is given: ordinary text, accents, a literal special
@@ -580,10 +580,7 @@ def write_bytes(path, content):
 
 def write_json(path, content):
     """Writes `content` as indented JSON, atomically."""
-    with atomic_file(path) as temporary:
-        with open(temporary, "w", encoding="utf-8") as f:
-            json.dump(content, f, indent=2, sort_keys=False, default=_json_default)
-            f.write("\n")
+    atomic.write_json(path, content, indent=2, sort_keys=False, default=_json_default)
 
 
 def write_text(path, text):

@@ -38,6 +38,7 @@ import json
 import os
 
 from keras_bert.inputs import INPUT_NAMES
+from keras_bert.utils import atomic
 from keras_bert.utils.atomic import atomic_file
 from keras_bert.utils import deprecation
 
@@ -249,10 +250,7 @@ def read_json(path):
 
 def write_json(path, value):
     """Writes `value` as indented JSON, atomically (temporary file + rename)."""
-    with atomic_file(path) as temporary:
-        with open(temporary, "w", encoding="utf-8") as json_file:
-            json.dump(value, json_file, indent=2, sort_keys=True, ensure_ascii=False)
-            json_file.write("\n")
+    atomic.write_json(path, value, indent=2, sort_keys=True, ensure_ascii=False)
 
 
 def read_label_map(path):

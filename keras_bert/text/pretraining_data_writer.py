@@ -4,10 +4,9 @@ The command line is `python -m keras_bert.text.create_pretraining_data`.
 """
 
 import contextlib
-import json
 import os
 
-from keras_bert.utils.atomic import atomic_file
+from keras_bert.utils.atomic import atomic_file, write_json
 
 
 def shard_path(out_dir, shard, num_shards):
@@ -87,7 +86,5 @@ def write_pretraining_data(
         "max_predictions_per_seq": max_predictions_per_seq,
         "num_shards": num_shards,
     }
-    with atomic_file(os.path.join(out_dir, "metadata.json")) as temporary:
-        with open(temporary, "w", encoding="utf-8") as metadata_file:
-            json.dump(metadata, metadata_file, indent=2)
+    write_json(os.path.join(out_dir, "metadata.json"), metadata, indent=2)
     return num_examples

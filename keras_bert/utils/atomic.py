@@ -34,13 +34,14 @@ def atomic_file(path, suffix=""):
 
 
 def write_json(path, value, **dump_options):
-    """Writes `value` as JSON (UTF-8) to `path` through `atomic_file`.
+    """Writes `value` as JSON (UTF-8, ending in a newline) to `path` through `atomic_file`.
 
-    `dump_options` go to `json.dump` (`indent`, `sort_keys`, ...).
+    `dump_options` go to `json.dump` (`indent`, `sort_keys`, `default`, ...).
     """
     with atomic_file(path) as temporary:
         with open(temporary, "w", encoding="utf-8") as f:
             json.dump(value, f, **dump_options)
+            f.write("\n")
 
 
 @contextlib.contextmanager

@@ -52,7 +52,7 @@ def test_atomic_directory_failure_leaves_no_directory(tmp_path):
 def test_write_json_round_trips_and_a_failure_leaves_the_old_file(tmp_path):
     path = tmp_path / "metrics.json"
     write_json(str(path), {"b": 1, "a": [0.5, "x"]}, indent=2, sort_keys=True)
-    assert path.read_text(encoding="utf-8") == '{\n  "a": [\n    0.5,\n    "x"\n  ],\n  "b": 1\n}'
+    assert path.read_text(encoding="utf-8") == '{\n  "a": [\n    0.5,\n    "x"\n  ],\n  "b": 1\n}\n'
     with pytest.raises(TypeError, match="not JSON serializable"):
         write_json(str(path), {"a": object()})
     assert json.loads(path.read_text(encoding="utf-8")) == {"a": [0.5, "x"], "b": 1}
