@@ -11,13 +11,22 @@ accuracy of "random next when the overlap is under the threshold" on both corpor
 topic signal a pretrained model can use for next-sentence prediction; it shows what the data
 allows, as a reference for the accuracy a short pretraining run reaches.
 
+With `--encoder` (a pretrained encoder, e.g. the `encoder` directory `training.pretrain`
+writes) it also scores every pair by the cosine similarity of the encoder's mean final-layer
+representations of its two segments, on the same inputs the next-sentence head sees (masked),
+and fits a threshold the same way. Set beside the model's own next-sentence accuracy, this
+says whether the encoder's representations already carry the signal that its `[CLS]` head has
+not learned to read yet.
+
 Example:
 
     python -m training.nsp_baseline --vocab=/tmp/bert_mini/vocab.txt \
-        --corpus=../shared/data/wikitext2/valid.txt --eval_corpus=../shared/data/wikitext2/test.txt
+        --corpus=../shared/data/wikitext2/valid.txt --eval_corpus=../shared/data/wikitext2/test.txt \
+        --encoder=/tmp/bert_mini/encoder
 """
 
 import json
+import os
 
 import numpy as np
 from absl import app
@@ -48,6 +57,13 @@ def define_flags():
         "eval_seed", pretraining_data.DEFAULT_EVAL_SEED,
         "Seed of the evaluation examples (training.pretrain's default).",
     )
+    flags.DEFINE_string(
+        "encoder", None,
+        "Optional encoder checkpoint (anything keras_bert.load_encoder reads): also score the "
+        "pairs by the cosine of its mean representations of the two segments.",
+    )
+    flags.DEFINE_integer("batch_size", 64, "Batch size of the encoder's forward passes.")
+    flags.register_validator("batch_size", lambda value: value > 0, "must be positive.")
     flags.DEFINE_string("output", None, "Optional JSON file for the results.")
 
 
@@ -55,6 +71,8 @@ def _check_flags(argv):
     """The checks of the flags that read the disk."""
     del argv  # main refuses positional arguments
     cli.check_paths(files=["vocab", "corpus", "eval_corpus"])
+    if FLAGS.encoder is not None and not os.path.exists(FLAGS.encoder):
+        raise cli.FlagError("encoder", FLAGS.encoder, "does not exist.")
 
 
 def segment_sets(inputs, labels):
@@ -101,6 +119,44 @@ def overlap_scores(pairs, idf):
     return np.asarray(scores)
 
 
+def segment_mean_cosines(encoder, inputs, batch_size=64):
+    """Cosine similarity of the encoder's mean representations of each pair's two segments.
+
+    The means are over the final-layer `sequence_output` of the tokens of segment A and of
+    segment B, without `[CLS]` and the two `[SEP]`.
+
+    Args:
+        encoder: `keras_bert.BertEncoder`.
+        inputs: dict of numpy arrays `token_ids`, `segment_ids`, `padding_mask`
+            (`(num_examples, sequence_length)`), as the next-sentence head sees them.
+        batch_size: int. Examples per forward pass.
+
+    Returns:
+        numpy array `(num_examples,)` of cosines in [-1, 1].
+    """
+    segment_ids = np.asarray(inputs["segment_ids"])
+    padding_mask = np.asarray(inputs["padding_mask"]).astype(bool)
+    length = padding_mask.sum(axis=1, keepdims=True)
+    first_end = (padding_mask & (segment_ids == 0)).sum(axis=1, keepdims=True)  # [CLS] A [SEP]
+    positions = np.arange(segment_ids.shape[1])[None, :]
+    in_first = (positions >= 1) & (positions < first_end - 1)
+    in_second = (positions >= first_end) & (positions < length - 1)
+    cosines = []
+    for start in range(0, len(segment_ids), batch_size):
+        rows = slice(start, start + batch_size)
+        batch = {name: np.asarray(inputs[name][rows]) for name in
+                 ("token_ids", "segment_ids", "padding_mask")}
+        sequence = np.asarray(encoder(batch, training=False)["sequence_output"], np.float64)
+        means = []
+        for mask in (in_first[rows], in_second[rows]):
+            weights = mask[..., None].astype(np.float64)
+            means.append((sequence * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0))
+        first, second = means
+        norms = np.linalg.norm(first, axis=1) * np.linalg.norm(second, axis=1)
+        cosines.append(np.sum(first * second, axis=1) / np.maximum(norms, 1e-12))
+    return np.concatenate(cosines)
+
+
 def fit_threshold(scores, random_next):
     """The threshold (and its accuracy) that best predicts "random next" as `score < threshold`."""
     candidates = np.unique(scores)
@@ -123,11 +179,14 @@ def main(argv):
         corpus = pretraining_data.CorpusExamples(
             [path], tokenizer, sequence_length=FLAGS.sequence_length
         )
-        inputs, labels = corpus.arrays(seed)
-        return segment_sets(inputs, labels), labels["next_sentence_label"] == 1
+        return corpus.arrays(seed)
 
-    train_pairs, train_random = examples(FLAGS.corpus, FLAGS.seed)
-    eval_pairs, eval_random = examples(FLAGS.eval_corpus, FLAGS.eval_seed)
+    train_inputs, train_labels = examples(FLAGS.corpus, FLAGS.seed)
+    eval_inputs, eval_labels = examples(FLAGS.eval_corpus, FLAGS.eval_seed)
+    train_pairs = segment_sets(train_inputs, train_labels)
+    eval_pairs = segment_sets(eval_inputs, eval_labels)
+    train_random = train_labels["next_sentence_label"] == 1
+    eval_random = eval_labels["next_sentence_label"] == 1
     idf = inverse_document_frequency(train_pairs, len(vocabulary))
     threshold, train_accuracy = fit_threshold(overlap_scores(train_pairs, idf), train_random)
     eval_accuracy = float(np.mean((overlap_scores(eval_pairs, idf) < threshold) == eval_random))
@@ -139,6 +198,31 @@ def main(argv):
         "eval_accuracy": eval_accuracy,
         "max_seq_length": FLAGS.sequence_length,
     }
+    if FLAGS.encoder is not None:
+        from keras_bert.checkpoints import load_encoder
+
+        encoder = load_encoder(FLAGS.encoder)
+        if encoder.vocabulary_size != len(vocabulary):
+            raise cli.FlagError(
+                "encoder", FLAGS.encoder,
+                f"has a vocabulary of {encoder.vocabulary_size} pieces; --vocab has "
+                f"{len(vocabulary)}.",
+            )
+        if encoder.max_sequence_length < FLAGS.sequence_length:
+            raise cli.FlagError(
+                "encoder", FLAGS.encoder,
+                f"takes at most {encoder.max_sequence_length} tokens; --sequence_length is "
+                f"{FLAGS.sequence_length}.",
+            )
+        train_cosines = segment_mean_cosines(encoder, train_inputs, FLAGS.batch_size)
+        eval_cosines = segment_mean_cosines(encoder, eval_inputs, FLAGS.batch_size)
+        encoder_threshold, encoder_train_accuracy = fit_threshold(train_cosines, train_random)
+        results["encoder"] = {
+            "path": FLAGS.encoder,
+            "threshold": encoder_threshold,
+            "train_accuracy": encoder_train_accuracy,
+            "eval_accuracy": float(np.mean((eval_cosines < encoder_threshold) == eval_random)),
+        }
     print(json.dumps(results, indent=1))
     if FLAGS.output:
         model_dir.write_json(FLAGS.output, results)

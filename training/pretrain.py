@@ -301,9 +301,10 @@ def _check_flags():
     if FLAGS.init_checkpoint:
         for name in recipes.ARCHITECTURE_KNOBS:
             if getattr(FLAGS, name) is not None:
-                raise ValueError(
-                    f"`--{name}` shapes a new model: with `--init_checkpoint` the "
-                    "checkpoint's architecture is used."
+                raise cli.FlagError(
+                    name, getattr(FLAGS, name),
+                    "applies only to a new model: with --init_checkpoint the checkpoint's "
+                    "architecture and weights are used.",
                 )
     if FLAGS.config and not os.path.isfile(FLAGS.config):
         raise ValueError(f"`--config` ({FLAGS.config!r}) is not a file.")

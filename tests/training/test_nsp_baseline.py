@@ -8,9 +8,12 @@ import sys
 import numpy as np
 import pytest
 
+from keras_bert import BertEncoder
+from keras_bert.checkpoints import save_encoder
 from keras_bert.text import BertTokenizer
 from training import nsp_baseline
 from training.core.pretraining_data import CorpusExamples
+from training.core.pretraining_data import DEFAULT_EVAL_SEED
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Four documents, each with its own words: a true next segment shares words with its first
@@ -32,6 +35,17 @@ def _corpus(path, lines=12, seed=0):
                 f.write(" ".join(rng.choice(words, size=6)) + " .\n")
             f.write("\n")
     return str(path)
+
+
+def _encoder(seed=0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return BertEncoder(
+        vocabulary_size=len(VOCABULARY), num_layers=2, num_heads=2, hidden_dim=32,
+        intermediate_dim=64, dropout=0.0, max_sequence_length=32, norm_first=True,
+        initializer_range=0.05,
+    )
 
 
 def _arrays(path, seed=0):
@@ -70,6 +84,45 @@ def test_overlap_separates_true_and_random_pairs(tmp_path):
     assert scores[random_next].max() < threshold <= scores[~random_next].min()
 
 
+def test_segment_mean_cosines_average_each_segment_without_special_tokens(tmp_path):
+    inputs, _ = _arrays(_corpus(tmp_path / "c.txt"))
+    encoder = _encoder()
+    cosines = nsp_baseline.segment_mean_cosines(encoder, inputs, batch_size=5)
+    assert cosines.shape == (len(inputs["token_ids"]),)
+    sequence = np.asarray(encoder(
+        {name: inputs[name] for name in ("token_ids", "segment_ids", "padding_mask")}
+    )["sequence_output"])
+    sep_id = VOCABULARY.index("[SEP]")
+    for row in (0, len(cosines) - 1):
+        ids = inputs["token_ids"][row]
+        separators = np.flatnonzero(ids == sep_id)
+        first = sequence[row, 1:separators[0]].mean(axis=0)
+        second = sequence[row, separators[0] + 1:separators[1]].mean(axis=0)
+        expected = first @ second / np.linalg.norm(first) / np.linalg.norm(second)
+        assert cosines[row] == pytest.approx(expected, abs=1e-5)
+
+
+def _bag_of_words_encoder():
+    """An untrained encoder without position and segment embeddings: its representations
+    depend on the words and their context only."""
+    encoder = _encoder()
+    for weight in encoder.weights:
+        if "position_embedding" in weight.path or "segment_embedding" in weight.path:
+            weight.assign(np.zeros(weight.shape, "float32"))
+    return encoder
+
+
+def test_segment_mean_cosines_separate_true_and_random_pairs(tmp_path):
+    # A true next segment repeats its first segment's five words, a random one has other
+    # words: an encoder that sees the words alone puts true pairs' segment means closer.
+    inputs, labels = _arrays(_corpus(tmp_path / "c.txt"))
+    random_next = labels["next_sentence_label"] == 1
+    cosines = nsp_baseline.segment_mean_cosines(_bag_of_words_encoder(), inputs)
+    assert cosines[random_next].max() < cosines[~random_next].min()
+    _, accuracy = nsp_baseline.fit_threshold(cosines, random_next)
+    assert accuracy == 1.0
+
+
 def test_fit_threshold_picks_the_best_cut():
     # Cutting at 0.3 misclassifies only the random pair at 0.5; at 0.6, two true pairs.
     scores = np.array([0.1, 0.2, 0.5, 0.3, 0.35, 0.6, 0.7])
@@ -79,19 +132,53 @@ def test_fit_threshold_picks_the_best_cut():
     assert accuracy == pytest.approx(6 / 7)
 
 
-def test_app_writes_its_results(tmp_path):
+def _run_app(tmp_path, *extra):
     corpus = _corpus(tmp_path / "train.txt")
     eval_corpus = _corpus(tmp_path / "eval.txt", seed=1)
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("\n".join(VOCABULARY) + "\n", encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "-m", "training.nsp_baseline", f"--vocab={vocab}", f"--corpus={corpus}",
+         f"--eval_corpus={eval_corpus}", "--sequence_length=24", *extra],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+
+
+def test_app_writes_its_results(tmp_path):
     output = tmp_path / "out" / "baseline.json"
     os.makedirs(output.parent)
-    subprocess.run(
-        [sys.executable, "-m", "training.nsp_baseline", f"--vocab={vocab}", f"--corpus={corpus}",
-         f"--eval_corpus={eval_corpus}", "--sequence_length=24", f"--output={output}"],
-        cwd=ROOT, check=True, capture_output=True, text=True,
-    )
+    encoder_dir = str(tmp_path / "encoder")
+    save_encoder(_bag_of_words_encoder(), encoder_dir)
+    run = _run_app(tmp_path, f"--output={output}", f"--encoder={encoder_dir}")
+    assert run.returncode == 0, run.stderr
     results = json.loads(output.read_text(encoding="utf-8"))
     assert results["train_accuracy"] == 1.0
     assert results["eval_accuracy"] == 1.0
     assert results["train_examples"] > 0 and results["eval_examples"] > 0
+    # The app's encoder figures are the functions' on the app's examples.
+    encoder = _bag_of_words_encoder()
+    tokenizer = BertTokenizer(VOCABULARY)
+
+    def cosines_and_labels(name, seed):
+        corpus = CorpusExamples([str(tmp_path / name)], tokenizer, sequence_length=24)
+        inputs, labels = corpus.arrays(seed)
+        return (nsp_baseline.segment_mean_cosines(encoder, inputs),
+                labels["next_sentence_label"] == 1)
+
+    train_cosines, train_random = cosines_and_labels("train.txt", 0)
+    eval_cosines, eval_random = cosines_and_labels("eval.txt", DEFAULT_EVAL_SEED)
+    threshold, train_accuracy = nsp_baseline.fit_threshold(train_cosines, train_random)
+    assert results["encoder"]["path"] == encoder_dir
+    assert results["encoder"]["threshold"] == pytest.approx(threshold, abs=1e-6)
+    assert results["encoder"]["train_accuracy"] == train_accuracy == 1.0
+    assert results["encoder"]["eval_accuracy"] == pytest.approx(
+        np.mean((eval_cosines < threshold) == eval_random)
+    )
+    assert results["encoder"]["eval_accuracy"] > 0.9
+
+
+def test_app_names_a_missing_encoder(tmp_path):
+    run = _run_app(tmp_path, f"--encoder={tmp_path / 'missing'}")
+    assert run.returncode != 0
+    assert "--encoder" in run.stderr and "does not exist" in run.stderr
+    assert "Traceback" not in run.stderr

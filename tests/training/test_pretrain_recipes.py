@@ -215,8 +215,10 @@ def test_warmup_linear_decay_schedule(probed):
         ("error_triangle_warmup",
          "`--warmup_proportion` (0.2): does not apply to --schedule=budget_triangle"),
         ("error_end_rate", "`--end_learning_rate` (0.1): must be in [0, the learning rate (0.001)]"),
-        ("error_checkpoint_architecture", "`--use_bias` shapes a new model"),
-        ("error_checkpoint_initializer_range", "`--initializer_range` shapes a new model"),
+        ("error_checkpoint_architecture",
+         "`--use_bias` (False): applies only to a new model: with --init_checkpoint"),
+        ("error_checkpoint_initializer_range",
+         "`--initializer_range` (0.05): applies only to a new model"),
     ],
 )
 def test_knob_errors(probed, case, message):
