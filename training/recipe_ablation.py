@@ -11,8 +11,10 @@ the README shows): steps until next-sentence accuracy on the evaluation corpus
 first reaches `--nsp_target`, and masked-LM and next-sentence accuracy at each
 of `--report_steps`.
 
-A variant whose directory already holds a finished run is read, not run again: a
-table can be filled over several sessions, and `--variants` picks rows.
+A variant whose directory already holds a finished run is read, not run again, and
+`--variants` picks the variants to run: the table lists every finished variant
+under `--out`, so it fills over several calls (two calls may run side by side, each
+on its own variants).
 
 Example:
 
@@ -30,6 +32,8 @@ import time
 from absl import app, flags, logging
 
 from keras_bert.utils import cli
+from keras_bert.utils.atomic import atomic_file
+from keras_bert.utils.atomic import write_json
 
 FLAGS = flags.FLAGS
 
@@ -62,6 +66,8 @@ VARIANTS = {
 }
 RESULTS_FILE = "ablation.json"
 TABLE_FILE = "ablation.md"
+# In each variant's directory: the flags it was trained with, beside the variant's own.
+FLAGS_FILE = "ablation_flags.json"
 
 
 def define_flags():
@@ -200,6 +206,31 @@ def _run(name, vocab, run_dir):
     logging.info("%s: done in %.0f s.", name, time.time() - started)
 
 
+def _row(name, run_dir, report_steps):
+    """The table row of the finished run in `run_dir`."""
+    flags_path = os.path.join(run_dir, FLAGS_FILE)
+    if os.path.isfile(flags_path):
+        with open(flags_path, encoding="utf-8") as f:
+            run_flags = json.load(f)
+    else:  # A run placed there by hand: the variant's own flags.
+        run_flags = list(VARIANTS[name][1])
+    row = {"variant": name, "description": VARIANTS[name][0], "flags": run_flags}
+    row.update(summarize(read_eval_log(run_dir), report_steps, FLAGS.nsp_target))
+    with open(os.path.join(run_dir, "metrics.json"), encoding="utf-8") as f:
+        train = json.load(f)["train"]
+    row["steps"] = train["steps"]
+    row["train_seconds"] = train["seconds"]
+    return row
+
+
+def _finished_rows(out, report_steps):
+    """Rows of every finished variant under `out`, in `VARIANTS` order (whoever ran them)."""
+    return [
+        _row(name, os.path.join(out, name), report_steps) for name in VARIANTS
+        if os.path.isfile(os.path.join(out, name, "metrics.json"))
+    ]
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -207,26 +238,20 @@ def main(argv):
     out = FLAGS.out
     os.makedirs(out, exist_ok=True)
     vocab = _vocabulary(out)
-    rows = []
     for name in FLAGS.variants:
         run_dir = os.path.join(out, name)
         if not os.path.isfile(os.path.join(run_dir, "metrics.json")):
             _run(name, vocab, run_dir)
-        row = {"variant": name, "description": VARIANTS[name][0],
-               "flags": VARIANTS[name][1] + list(FLAGS.pretrain_flag)}
-        row.update(summarize(read_eval_log(run_dir), report_steps, FLAGS.nsp_target))
-        with open(os.path.join(run_dir, "metrics.json"), encoding="utf-8") as f:
-            train = json.load(f)["train"]
-        row["steps"] = train["steps"]
-        row["train_seconds"] = train["seconds"]
-        rows.append(row)
-        _write(out, rows, report_steps)
+            write_json(os.path.join(run_dir, FLAGS_FILE),
+                       list(VARIANTS[name][1]) + list(FLAGS.pretrain_flag))
+        # The table keeps the rows of earlier calls: it fills over several calls.
+        _write(out, _finished_rows(out, report_steps), report_steps)
+    rows = _finished_rows(out, report_steps)
     print(markdown_table(rows, report_steps, FLAGS.nsp_target, FLAGS.train_steps), end="")
 
 
 def _write(out, rows, report_steps):
     from keras_bert.utils import cpu
-    from keras_bert.utils.atomic import atomic_file, write_json
 
     results = {
         "train_steps": FLAGS.train_steps, "eval_every_steps": FLAGS.eval_every_steps,

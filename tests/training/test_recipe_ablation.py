@@ -45,13 +45,21 @@ def test_every_variant_is_one_set_of_pretrain_flags():
     assert len(set(flags)) == len(flags)  # No two rows train the same thing.
 
 
-def test_reads_finished_runs_and_writes_the_table(tmp_path):
-    # A finished run directory is read, not trained again.
-    run_dir = tmp_path / "out" / "budget"
+def _finished_run(run_dir, records, flags=None):
     (run_dir / "logs").mkdir(parents=True)
     with open(run_dir / "logs" / "eval_log.jsonl", "w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in RECORDS)
+        f.writelines(json.dumps(r) + "\n" for r in records)
     (run_dir / "metrics.json").write_text(json.dumps({"train": {"steps": 400, "seconds": 9.0}}))
+    if flags is not None:
+        (run_dir / recipe_ablation.FLAGS_FILE).write_text(json.dumps(flags))
+
+
+def test_reads_finished_runs_and_writes_the_table(tmp_path):
+    # Finished run directories are read, not trained again, and the table lists every
+    # finished variant, in the variants' order, whichever the call asks for.
+    _finished_run(tmp_path / "out" / "budget", RECORDS)
+    bert_records = [dict(r, nsp_accuracy=0.5) for r in RECORDS]
+    _finished_run(tmp_path / "out" / "bert", bert_records, ["--recipe=bert", "--batch_size=16"])
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\n")
     corpus = tmp_path / "corpus.txt"
@@ -70,9 +78,15 @@ def test_reads_finished_runs_and_writes_the_table(tmp_path):
     ) in result.stdout
     with open(tmp_path / "out" / "ablation.json") as f:
         results = json.load(f)
+    assert [row["variant"] for row in results["rows"]] == ["budget", "bert"]
     assert results["rows"][0]["steps_to_nsp_target"] == 300
+    assert results["rows"][0]["flags"] == recipe_ablation.VARIANTS["budget"][1]
+    assert results["rows"][1]["steps_to_nsp_target"] is None
+    assert results["rows"][1]["flags"] == ["--recipe=bert", "--batch_size=16"]
     assert results["machine"].startswith("CPU: ")
-    assert (tmp_path / "out" / "ablation.md").read_text().count("\n") == 3
+    table = (tmp_path / "out" / "ablation.md").read_text()
+    assert table.count("\n") == 4
+    assert "| BERT's original recipe (`--recipe=bert`) |" in table
 
 
 def test_flag_errors(tmp_path):
