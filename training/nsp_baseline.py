@@ -93,12 +93,31 @@ def segment_sets(inputs, labels):
     real = labels["masked_weights"] > 0
     restored = np.where(real, labels["masked_ids"], token_ids[rows, inputs["masked_positions"]])
     token_ids[rows, inputs["masked_positions"]] = restored
-    pairs = []
-    for ids, segments, mask in zip(token_ids, inputs["segment_ids"], inputs["padding_mask"]):
-        length = int(mask.sum())
-        first_end = int(np.sum(segments[:length] == 0))  # [CLS] A [SEP]
-        pairs.append((set(ids[1:first_end - 1].tolist()), set(ids[first_end:length - 1].tolist())))
-    return pairs
+    in_first, in_second = segment_masks(inputs)
+    return [
+        (set(ids[first].tolist()), set(ids[second].tolist()))
+        for ids, first, second in zip(token_ids, in_first, in_second)
+    ]
+
+
+def segment_masks(inputs):
+    """Where segment A and segment B are, without `[CLS]` and the two `[SEP]`.
+
+    Args:
+        inputs: dict of numpy arrays `segment_ids` and `padding_mask`
+            (`(num_examples, sequence_length)`), packed as `[CLS] A [SEP] B [SEP]`.
+
+    Returns:
+        Two boolean numpy arrays `(num_examples, sequence_length)`: A's positions, B's.
+    """
+    segment_ids = np.asarray(inputs["segment_ids"])
+    padding_mask = np.asarray(inputs["padding_mask"]).astype(bool)
+    length = padding_mask.sum(axis=1, keepdims=True)
+    first_end = (padding_mask & (segment_ids == 0)).sum(axis=1, keepdims=True)  # [CLS] A [SEP]
+    positions = np.arange(segment_ids.shape[1])[None, :]
+    in_first = (positions >= 1) & (positions < first_end - 1)
+    in_second = (positions >= first_end) & (positions < length - 1)
+    return in_first, in_second
 
 
 def inverse_document_frequency(pairs, vocabulary_size):
@@ -122,8 +141,7 @@ def overlap_scores(pairs, idf):
 def segment_mean_cosines(encoder, inputs, batch_size=64):
     """Cosine similarity of the encoder's mean representations of each pair's two segments.
 
-    The means are over the final-layer `sequence_output` of the tokens of segment A and of
-    segment B, without `[CLS]` and the two `[SEP]`.
+    The means are over the final-layer `sequence_output` at `segment_masks`' positions.
 
     Args:
         encoder: `keras_bert.BertEncoder`.
@@ -134,15 +152,9 @@ def segment_mean_cosines(encoder, inputs, batch_size=64):
     Returns:
         numpy array `(num_examples,)` of cosines in [-1, 1].
     """
-    segment_ids = np.asarray(inputs["segment_ids"])
-    padding_mask = np.asarray(inputs["padding_mask"]).astype(bool)
-    length = padding_mask.sum(axis=1, keepdims=True)
-    first_end = (padding_mask & (segment_ids == 0)).sum(axis=1, keepdims=True)  # [CLS] A [SEP]
-    positions = np.arange(segment_ids.shape[1])[None, :]
-    in_first = (positions >= 1) & (positions < first_end - 1)
-    in_second = (positions >= first_end) & (positions < length - 1)
+    in_first, in_second = segment_masks(inputs)
     cosines = []
-    for start in range(0, len(segment_ids), batch_size):
+    for start in range(0, len(in_first), batch_size):
         rows = slice(start, start + batch_size)
         batch = {name: np.asarray(inputs[name][rows]) for name in
                  ("token_ids", "segment_ids", "padding_mask")}

@@ -244,9 +244,11 @@ def main(argv):
             _run(name, vocab, run_dir)
             write_json(os.path.join(run_dir, FLAGS_FILE),
                        list(VARIANTS[name][1]) + list(FLAGS.pretrain_flag))
-        # The table keeps the rows of earlier calls: it fills over several calls.
-        _write(out, _finished_rows(out, report_steps), report_steps)
+            # The table as each run ends (a long call shows its progress).
+            _write(out, _finished_rows(out, report_steps), report_steps)
+    # The table keeps the rows of earlier calls: it fills over several calls.
     rows = _finished_rows(out, report_steps)
+    _write(out, rows, report_steps)
     print(markdown_table(rows, report_steps, FLAGS.nsp_target, FLAGS.train_steps), end="")
 
 
