@@ -16,7 +16,10 @@ writes) it also scores every pair by the cosine similarity of the encoder's mean
 representations of its two segments, on the same inputs the next-sentence head sees (masked),
 and fits a threshold the same way. Set beside the model's own next-sentence accuracy, this
 says whether the encoder's representations already carry the signal that its `[CLS]` head has
-not learned to read yet.
+not learned to read yet. Two linear probes of the frozen encoder go further (logistic
+regression, L2-regularised, fitted on `--probe_passes` passes of the training corpus): one on the
+final `[CLS]` vector, what the next-sentence head reads, one on the product and absolute
+difference of the two segment means. The first says whether `[CLS]` holds the signal at all.
 
 Example:
 
@@ -62,6 +65,12 @@ def define_flags():
         "Optional encoder checkpoint (anything keras_bert.load_encoder reads): also score the "
         "pairs by the cosine of its mean representations of the two segments.",
     )
+    flags.DEFINE_integer(
+        "probe_passes", 3,
+        "Passes of --corpus (new pairs and masks each) the linear probes of --encoder are "
+        "fitted on.",
+    )
+    flags.register_validator("probe_passes", lambda value: value > 0, "must be positive.")
     flags.DEFINE_integer("batch_size", 64, "Batch size of the encoder's forward passes.")
     flags.register_validator("batch_size", lambda value: value > 0, "must be positive.")
     flags.DEFINE_string("output", None, "Optional JSON file for the results.")
@@ -138,8 +147,8 @@ def overlap_scores(pairs, idf):
     return np.asarray(scores)
 
 
-def segment_mean_cosines(encoder, inputs, batch_size=64):
-    """Cosine similarity of the encoder's mean representations of each pair's two segments.
+def encoder_features(encoder, inputs, batch_size=64):
+    """The encoder's final `[CLS]` vector and its mean representation of each segment.
 
     The means are over the final-layer `sequence_output` at `segment_masks`' positions.
 
@@ -150,23 +159,99 @@ def segment_mean_cosines(encoder, inputs, batch_size=64):
         batch_size: int. Examples per forward pass.
 
     Returns:
-        numpy array `(num_examples,)` of cosines in [-1, 1].
+        Three float64 numpy arrays `(num_examples, hidden_dim)`: `sequence_output` at
+        `[CLS]`, the mean over segment A, the mean over segment B.
     """
     in_first, in_second = segment_masks(inputs)
-    cosines = []
+    outputs = ([], [], [])
     for start in range(0, len(in_first), batch_size):
         rows = slice(start, start + batch_size)
         batch = {name: np.asarray(inputs[name][rows]) for name in
                  ("token_ids", "segment_ids", "padding_mask")}
         sequence = np.asarray(encoder(batch, training=False)["sequence_output"], np.float64)
-        means = []
-        for mask in (in_first[rows], in_second[rows]):
+        outputs[0].append(sequence[:, 0])
+        for output, mask in zip(outputs[1:], (in_first[rows], in_second[rows])):
             weights = mask[..., None].astype(np.float64)
-            means.append((sequence * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0))
-        first, second = means
-        norms = np.linalg.norm(first, axis=1) * np.linalg.norm(second, axis=1)
-        cosines.append(np.sum(first * second, axis=1) / np.maximum(norms, 1e-12))
-    return np.concatenate(cosines)
+            output.append((sequence * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0))
+    return tuple(np.concatenate(output) for output in outputs)
+
+
+def segment_mean_cosines(encoder, inputs, batch_size=64):
+    """Cosine similarity of the encoder's mean representations of each pair's two segments.
+
+    Args: those of `encoder_features`.
+
+    Returns:
+        numpy array `(num_examples,)` of cosines in [-1, 1].
+    """
+    _, first, second = encoder_features(encoder, inputs, batch_size)
+    return _cosines(first, second)
+
+
+def _cosines(first, second):
+    norms = np.linalg.norm(first, axis=1) * np.linalg.norm(second, axis=1)
+    return np.sum(first * second, axis=1) / np.maximum(norms, 1e-12)
+
+
+def segment_pair_features(first, second):
+    """`[first * second, |first - second|]`: what a probe compares two segments by.
+
+    Args:
+        first, second: numpy arrays `(num_examples, hidden_dim)`, the segment means.
+
+    Returns:
+        numpy array `(num_examples, 2 * hidden_dim)`.
+    """
+    return np.concatenate([first * second, np.abs(first - second)], axis=1)
+
+
+def linear_probe(train_features, train_labels, eval_features, eval_labels, l2=1.0,
+                 max_iterations=100):
+    """Accuracies of a logistic regression fitted on `train_features`.
+
+    The features are standardised by the training set's mean and standard deviation; the
+    weights minimise the summed log-loss plus `l2 / 2 * |w|^2` (the bias is not penalised),
+    by Newton's method, which is deterministic.
+
+    Args:
+        train_features: numpy array `(num_train, num_features)`.
+        train_labels: boolean or 0/1 numpy array `(num_train,)`.
+        eval_features: numpy array `(num_eval, num_features)`.
+        eval_labels: boolean or 0/1 numpy array `(num_eval,)`.
+        l2: float. Weight of the penalty. Defaults to `1.0`.
+        max_iterations: int. Newton steps at most. Defaults to `100`.
+
+    Returns:
+        `(train_accuracy, eval_accuracy)`, floats.
+    """
+    if l2 <= 0:
+        raise ValueError(f"`l2` must be positive, received {l2}.")
+    mean = train_features.mean(axis=0)
+    scale = np.maximum(train_features.std(axis=0), 1e-12)
+
+    def design(features):
+        standard = (np.asarray(features, np.float64) - mean) / scale
+        return np.concatenate([standard, np.ones((len(standard), 1))], axis=1)
+
+    x = design(train_features)
+    y = np.asarray(train_labels, np.float64)
+    penalty = np.full(x.shape[1], l2)
+    penalty[-1] = 0.0
+    weights = np.zeros(x.shape[1])
+    for _ in range(max_iterations):
+        p = 1.0 / (1.0 + np.exp(-(x @ weights)))
+        gradient = x.T @ (p - y) + penalty * weights
+        hessian = (x * (p * (1.0 - p))[:, None]).T @ x + np.diag(penalty) + 1e-9 * np.eye(
+            x.shape[1])
+        step = np.linalg.solve(hessian, gradient)
+        weights -= step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+
+    def accuracy(features, labels):
+        return float(np.mean((design(features) @ weights > 0) == np.asarray(labels, bool)))
+
+    return accuracy(train_features, train_labels), accuracy(eval_features, eval_labels)
 
 
 def fit_threshold(scores, random_next):
@@ -226,15 +311,43 @@ def main(argv):
                 f"takes at most {encoder.max_sequence_length} tokens; --sequence_length is "
                 f"{FLAGS.sequence_length}.",
             )
-        train_cosines = segment_mean_cosines(encoder, train_inputs, FLAGS.batch_size)
-        eval_cosines = segment_mean_cosines(encoder, eval_inputs, FLAGS.batch_size)
-        encoder_threshold, encoder_train_accuracy = fit_threshold(train_cosines, train_random)
+        # The probes are fitted on --probe_passes passes of the training corpus; the
+        # threshold on the first, as the overlap's.
+        passes = [(train_inputs, train_labels)] + [
+            examples(FLAGS.corpus, FLAGS.seed + index) for index in range(1, FLAGS.probe_passes)
+        ]
+        train_features = [encoder_features(encoder, inputs, FLAGS.batch_size)
+                          for inputs, _ in passes]
+        eval_features = encoder_features(encoder, eval_inputs, FLAGS.batch_size)
+        encoder_threshold, encoder_train_accuracy = fit_threshold(
+            _cosines(*train_features[0][1:]), train_random
+        )
         results["encoder"] = {
             "path": FLAGS.encoder,
             "threshold": encoder_threshold,
             "train_accuracy": encoder_train_accuracy,
-            "eval_accuracy": float(np.mean((eval_cosines < encoder_threshold) == eval_random)),
+            "eval_accuracy": float(
+                np.mean((_cosines(*eval_features[1:]) < encoder_threshold) == eval_random)
+            ),
         }
+
+        def probe_inputs(features):
+            cls, first, second = features
+            return {"cls_probe": cls, "segment_probe": segment_pair_features(first, second)}
+
+        train_probe_inputs = [probe_inputs(features) for features in train_features]
+        eval_probe_inputs = probe_inputs(eval_features)
+        probe_labels = np.concatenate([labels["next_sentence_label"] == 1 for _, labels in passes])
+        for name in ("cls_probe", "segment_probe"):
+            probe_train_accuracy, probe_eval_accuracy = linear_probe(
+                np.concatenate([inputs[name] for inputs in train_probe_inputs]), probe_labels,
+                eval_probe_inputs[name], eval_random,
+            )
+            results["encoder"][name] = {
+                "train_examples": len(probe_labels),
+                "train_accuracy": probe_train_accuracy,
+                "eval_accuracy": probe_eval_accuracy,
+            }
     print(json.dumps(results, indent=1))
     if FLAGS.output:
         model_dir.write_json(FLAGS.output, results)

@@ -102,6 +102,43 @@ def test_segment_mean_cosines_average_each_segment_without_special_tokens(tmp_pa
         assert cosines[row] == pytest.approx(expected, abs=1e-5)
 
 
+def test_encoder_features_are_cls_and_the_segment_means(tmp_path):
+    inputs, _ = _arrays(_corpus(tmp_path / "c.txt"))
+    encoder = _encoder()
+    cls, first, second = nsp_baseline.encoder_features(encoder, inputs, batch_size=5)
+    sequence = np.asarray(encoder(
+        {name: inputs[name] for name in ("token_ids", "segment_ids", "padding_mask")}
+    )["sequence_output"])
+    np.testing.assert_allclose(cls, sequence[:, 0], atol=1e-6)
+    in_first, in_second = nsp_baseline.segment_masks(inputs)
+    for row in (0, len(cls) - 1):
+        np.testing.assert_allclose(first[row], sequence[row, in_first[row]].mean(0), atol=1e-5)
+        np.testing.assert_allclose(second[row], sequence[row, in_second[row]].mean(0), atol=1e-5)
+    pair = nsp_baseline.segment_pair_features(first, second)
+    np.testing.assert_allclose(pair, np.concatenate([first * second, abs(first - second)], 1))
+
+
+def test_linear_probe_learns_a_linear_rule_and_not_noise():
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(600, 8))
+    labels = features[:, 2] - 0.5 * features[:, 5] > 0.1
+    train_accuracy, eval_accuracy = nsp_baseline.linear_probe(
+        features[:400], labels[:400], features[400:], labels[400:]
+    )
+    assert train_accuracy > 0.97 and eval_accuracy > 0.95
+    # Labels that no feature predicts: the fit finds nothing that holds out of sample.
+    noise = rng.random(600) < 0.5
+    train_accuracy, eval_accuracy = nsp_baseline.linear_probe(
+        features[:400], noise[:400], features[400:], noise[400:]
+    )
+    assert abs(eval_accuracy - 0.5) < 0.1
+    assert nsp_baseline.linear_probe(
+        features[:400], noise[:400], features[400:], noise[400:]
+    ) == (train_accuracy, eval_accuracy)  # Deterministic.
+    with pytest.raises(ValueError, match="`l2`"):
+        nsp_baseline.linear_probe(features, labels, features, labels, l2=0.0)
+
+
 def _bag_of_words_encoder():
     """An untrained encoder without position and segment embeddings: its representations
     depend on the words and their context only."""
@@ -149,7 +186,9 @@ def test_app_writes_its_results(tmp_path):
     os.makedirs(output.parent)
     encoder_dir = str(tmp_path / "encoder")
     save_encoder(_bag_of_words_encoder(), encoder_dir)
-    run = _run_app(tmp_path, f"--output={output}", f"--encoder={encoder_dir}")
+    run = _run_app(
+        tmp_path, f"--output={output}", f"--encoder={encoder_dir}", "--probe_passes=2"
+    )
     assert run.returncode == 0, run.stderr
     results = json.loads(output.read_text(encoding="utf-8"))
     assert results["train_accuracy"] == 1.0
@@ -175,6 +214,31 @@ def test_app_writes_its_results(tmp_path):
         np.mean((eval_cosines < threshold) == eval_random)
     )
     assert results["encoder"]["eval_accuracy"] > 0.9
+    # The probes: fitted on --probe_passes passes (seeds 0, 1) of the training corpus.
+    passes = [CorpusExamples([str(tmp_path / "train.txt")], tokenizer, sequence_length=24
+                             ).arrays(seed) for seed in (0, 1)]
+    features = [nsp_baseline.encoder_features(encoder, inputs) for inputs, _ in passes]
+    labels = np.concatenate([labels["next_sentence_label"] == 1 for _, labels in passes])
+    eval_inputs, _ = CorpusExamples([str(tmp_path / "eval.txt")], tokenizer, sequence_length=24
+                                    ).arrays(DEFAULT_EVAL_SEED)
+    eval_features = nsp_baseline.encoder_features(encoder, eval_inputs)
+    expected = {
+        "cls_probe": nsp_baseline.linear_probe(
+            np.concatenate([cls for cls, _, _ in features]), labels, eval_features[0], eval_random
+        ),
+        "segment_probe": nsp_baseline.linear_probe(
+            np.concatenate([nsp_baseline.segment_pair_features(a, b) for _, a, b in features]),
+            labels, nsp_baseline.segment_pair_features(*eval_features[1:]), eval_random,
+        ),
+    }
+    for name, (train_accuracy, eval_accuracy) in expected.items():
+        assert results["encoder"][name] == {
+            "train_examples": len(labels),
+            "train_accuracy": pytest.approx(train_accuracy),
+            "eval_accuracy": pytest.approx(eval_accuracy),
+        }
+    # Segment means of different words tell true pairs from random ones, out of sample.
+    assert results["encoder"]["segment_probe"]["eval_accuracy"] > 0.9
 
 
 def test_app_names_a_missing_encoder(tmp_path):
