@@ -241,8 +241,7 @@ def linear_probe(train_features, train_labels, eval_features, eval_labels, l2=1.
     for _ in range(max_iterations):
         p = 1.0 / (1.0 + np.exp(-(x @ weights)))
         gradient = x.T @ (p - y) + penalty * weights
-        hessian = (x * (p * (1.0 - p))[:, None]).T @ x + np.diag(penalty) + 1e-9 * np.eye(
-            x.shape[1])
+        hessian = (x * (p * (1.0 - p))[:, None]).T @ x + np.diag(penalty + 1e-9)
         step = np.linalg.solve(hessian, gradient)
         weights -= step
         if np.max(np.abs(step)) < 1e-8:
@@ -272,14 +271,13 @@ def main(argv):
     vocabulary = read_vocabulary(FLAGS.vocab)
     tokenizer = BertTokenizer(vocabulary, lower_case=FLAGS.lower_case)
 
-    def examples(path, seed):
-        corpus = pretraining_data.CorpusExamples(
-            [path], tokenizer, sequence_length=FLAGS.sequence_length
-        )
-        return corpus.arrays(seed)
-
-    train_inputs, train_labels = examples(FLAGS.corpus, FLAGS.seed)
-    eval_inputs, eval_labels = examples(FLAGS.eval_corpus, FLAGS.eval_seed)
+    # Each corpus is read and tokenized once; the probes' extra passes reuse the training one.
+    train_corpus, eval_corpus = (
+        pretraining_data.CorpusExamples([path], tokenizer, sequence_length=FLAGS.sequence_length)
+        for path in (FLAGS.corpus, FLAGS.eval_corpus)
+    )
+    train_inputs, train_labels = train_corpus.arrays(FLAGS.seed)
+    eval_inputs, eval_labels = eval_corpus.arrays(FLAGS.eval_seed)
     train_pairs = segment_sets(train_inputs, train_labels)
     eval_pairs = segment_sets(eval_inputs, eval_labels)
     train_random = train_labels["next_sentence_label"] == 1
@@ -314,7 +312,7 @@ def main(argv):
         # The probes are fitted on --probe_passes passes of the training corpus; the
         # threshold on the first, as the overlap's.
         passes = [(train_inputs, train_labels)] + [
-            examples(FLAGS.corpus, FLAGS.seed + index) for index in range(1, FLAGS.probe_passes)
+            train_corpus.arrays(FLAGS.seed + index) for index in range(1, FLAGS.probe_passes)
         ]
         train_features = [encoder_features(encoder, inputs, FLAGS.batch_size)
                           for inputs, _ in passes]
