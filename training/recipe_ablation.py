@@ -52,6 +52,10 @@ VARIANTS = {
     "mask_15": ("budget, 15% masking", _BUDGET + ["--masked_lm_prob=0.15"]),
     "mask_40": ("budget, 40% masking", _BUDGET + ["--masked_lm_prob=0.4"]),
     "nsp_weight_4": ("budget, next-sentence loss x4", _BUDGET + ["--nsp_loss_weight=4"]),
+    "segment_means": (
+        "budget, next-sentence head also on the segment means",
+        _BUDGET + ["--nsp_segment_means"],
+    ),
     "betas_bert": (
         "budget, AdamW (0.9, 0.999), eps 1e-6", _BUDGET + ["--beta_2=0.999", "--epsilon=1e-6"]
     ),

@@ -7,3 +7,5 @@ from keras_bert.layers.transformer_block import TransformerBlock
 __all__ = ["BertEmbeddings", "MultiHeadSelfAttention", "TransformerBlock"]
 from keras_bert.layers.masked_lm_head import MaskedLMHead  # noqa: E402
 __all__ += ["MaskedLMHead"]
+from keras_bert.layers.segment_pair_head import SegmentPairHead  # noqa: E402
+__all__ += ["SegmentPairHead"]

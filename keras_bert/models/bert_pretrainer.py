@@ -8,6 +8,7 @@ from keras_bert.inputs import INPUT_NAMES
 from keras_bert.inputs import PRETRAINER_INPUT_NAMES
 from keras_bert.layers import validation
 from keras_bert.layers.masked_lm_head import MaskedLMHead
+from keras_bert.layers.segment_pair_head import SegmentPairHead
 
 # `read_checkpoint(...).head_weights` key -> (sublayer path, weight name) in `BertPretrainer`.
 HEAD_WEIGHT_NAMES = {
@@ -34,7 +35,9 @@ class BertPretrainer(keras.Model):
     token embedding table (or, with `tie_embeddings=False`, a table of its
     own). The next-sentence head is a dense layer with two
     outputs on `pooled_output` (label 0: segment B follows A; 1: B is
-    random, as in google-research/bert). Both logits are float32 under mixed
+    random, as in google-research/bert); with `nsp_segment_means=True` a
+    `SegmentPairHead` on the two segments' mean final representations adds
+    its logits to that layer's. Both logits are float32 under mixed
     precision.
 
     Losses and metrics are built in: compile with an optimizer only, and
@@ -60,6 +63,12 @@ class BertPretrainer(keras.Model):
         nsp_loss_weight: float. Weight of the next-sentence loss in the total
             (ELECTRA weights its second loss 50x; a larger weight here makes
             the one bit per example count for more). Defaults to `1.0`.
+        nsp_segment_means: bool. Whether the next-sentence logits also read
+            the mean final representations of segments A and B
+            (`SegmentPairHead`, its kernel starting at zero) beside
+            `pooled_output` (BERT: `pooled_output` only). The `[CLS]` head's
+            weights keep the names and shapes of Google's and Hugging Face's
+            `seq_relationship` weights either way. Defaults to `False`.
 
     Inputs: a dict of int32 tensors:
         token_ids, segment_ids, padding_mask: `(batch_size, sequence_length)`.
@@ -86,12 +95,19 @@ class BertPretrainer(keras.Model):
     """
 
     def __init__(
-        self, encoder, initializer_range=None, tie_embeddings=True, nsp_loss_weight=1.0, **kwargs
+        self,
+        encoder,
+        initializer_range=None,
+        tie_embeddings=True,
+        nsp_loss_weight=1.0,
+        nsp_segment_means=False,
+        **kwargs,
     ):
         if initializer_range is not None:
             validation.check_positive_float("initializer_range", initializer_range)
         validation.check_bool("tie_embeddings", tie_embeddings)
         validation.check_positive_float("nsp_loss_weight", nsp_loss_weight)
+        validation.check_bool("nsp_segment_means", nsp_segment_means)
         head_initializer_range = initializer_range or encoder.initializer_range
         policy = encoder.dtype_policy
 
@@ -111,6 +127,9 @@ class BertPretrainer(keras.Model):
             dtype="float32",
             name="nsp_dense",
         )
+        segment_pair_head = (
+            SegmentPairHead(name="nsp_segment_head") if nsp_segment_means else None
+        )
         # Logits and losses keep float32's range under mixed precision.
         mlm_logits_cast = keras.layers.Activation("linear", dtype="float32", name="mlm_logits")
 
@@ -125,10 +144,19 @@ class BertPretrainer(keras.Model):
         mlm_logits = masked_lm_head(
             encoder_outputs["sequence_output"], masked_positions=inputs["masked_positions"]
         )
-        outputs = {
-            "mlm_logits": mlm_logits_cast(mlm_logits),
-            "nsp_logits": nsp_dense(encoder_outputs["pooled_output"]),
-        }
+        nsp_logits = nsp_dense(encoder_outputs["pooled_output"])
+        if segment_pair_head is not None:
+            nsp_logits = keras.layers.Add(dtype="float32", name="nsp_logits")(
+                [
+                    nsp_logits,
+                    segment_pair_head(
+                        encoder_outputs["sequence_output"],
+                        inputs["segment_ids"],
+                        inputs["padding_mask"],
+                    ),
+                ]
+            )
+        outputs = {"mlm_logits": mlm_logits_cast(mlm_logits), "nsp_logits": nsp_logits}
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         # === Config ===
@@ -136,8 +164,10 @@ class BertPretrainer(keras.Model):
         self.initializer_range = initializer_range
         self.tie_embeddings = tie_embeddings
         self.nsp_loss_weight = float(nsp_loss_weight)
+        self.nsp_segment_means = nsp_segment_means
         self.masked_lm_head = masked_lm_head
         self.nsp_dense = nsp_dense
+        self.segment_pair_head = segment_pair_head
 
         # === Metrics ===
         self.mlm_loss_tracker = keras.metrics.Mean(name="mlm_loss")
@@ -289,6 +319,7 @@ class BertPretrainer(keras.Model):
             "initializer_range": self.initializer_range,
             "tie_embeddings": self.tie_embeddings,
             "nsp_loss_weight": self.nsp_loss_weight,
+            "nsp_segment_means": self.nsp_segment_means,
         }
 
     def get_config(self):

@@ -260,11 +260,45 @@ def test_nsp_loss_weight_scales_the_next_sentence_loss(tmp_path):
     assert keras.saving.load_model(path, safe_mode=True).nsp_loss_weight == 3.0
 
 
+def test_segment_means_add_their_logits_to_the_cls_head(tmp_path):
+    plain = BertPretrainer(BertEncoder(**TINY, dropout=0.0))
+    pretrainer = BertPretrainer(BertEncoder(**TINY, dropout=0.0), nsp_segment_means=True)
+    # One more weight: the segment head's (2 * hidden_dim, 2) kernel, starting at zero.
+    assert len(pretrainer.trainable_weights) == len(plain.trainable_weights) + 1
+    assert tuple(pretrainer.segment_pair_head.kernel.shape) == (16, 2)
+    pretrainer.set_weights(plain.get_weights() + [np.zeros((16, 2), "float32")])
+    inputs, _ = _batch()
+    inputs["segment_ids"][:, 5:] = 1  # [CLS] A A A [SEP] B B B B [SEP]
+    np.testing.assert_array_equal(
+        to_numpy(plain(inputs)["nsp_logits"]), to_numpy(pretrainer(inputs)["nsp_logits"])
+    )
+    kernel = np.random.default_rng(3).normal(size=(16, 2)).astype("float32")
+    pretrainer.segment_pair_head.kernel.assign(kernel)
+    sequence = to_numpy(pretrainer.encoder(
+        {name: inputs[name] for name in ("token_ids", "segment_ids", "padding_mask")}
+    )["sequence_output"])
+    a, b = sequence[:, 1:4].mean(1), sequence[:, 5:9].mean(1)
+    expected = to_numpy(plain(inputs)["nsp_logits"]) + np.concatenate([a * b, abs(a - b)], -1) @ kernel
+    outputs = pretrainer(inputs)
+    np.testing.assert_allclose(to_numpy(outputs["nsp_logits"]), expected, rtol=1e-4, atol=1e-5)
+    path = str(tmp_path / "segments.keras")
+    pretrainer.save(path)
+    restored = keras.saving.load_model(path, safe_mode=True)
+    assert restored.nsp_segment_means is True
+    np.testing.assert_array_equal(
+        to_numpy(outputs["nsp_logits"]), to_numpy(restored(inputs)["nsp_logits"])
+    )
+    # from_checkpoint with an override rebuilds the same heads.
+    reloaded = BertPretrainer.from_checkpoint(path, dropout=0.0)
+    assert reloaded.nsp_segment_means is True
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
         ({"tie_embeddings": "yes"}, r"`tie_embeddings` must be a bool"),
         ({"nsp_loss_weight": 0.0}, r"`nsp_loss_weight` must be a positive"),
+        ({"nsp_segment_means": 1}, r"`nsp_segment_means` must be a bool"),
     ],
 )
 def test_invalid_head_arguments(kwargs, message):

@@ -39,6 +39,8 @@ CASES = {
     "initializer_range": ["--recipe=bert", "--initializer_range=0.05"],
     "dropout": ["--dropout=0.2"],
     "nsp_loss_weight": ["--nsp_loss_weight=5"],
+    "nsp_segment_means": ["--recipe=bert", "--nsp_segment_means"],
+    "nonsp_segment_means": ["--nonsp_segment_means"],
     "masked_lm_prob": ["--masked_lm_prob=0.4", "--sequence_length=64"],
     "optimizer": ["--beta_1=0.8", "--beta_2=0.95", "--epsilon=1e-9", "--weight_decay=0.05",
                   "--clipnorm=0.25"],
@@ -47,6 +49,7 @@ CASES = {
     "error_triangle_warmup": ["--schedule=budget_triangle", "--warmup_proportion=0.2"],
     "error_end_rate": ["--recipe=bert", "--end_learning_rate=0.1"],
     "error_checkpoint_architecture": ["--init_checkpoint=x", "--nouse_bias"],
+    "error_checkpoint_segment_means": ["--init_checkpoint=x", "--nsp_segment_means"],
     "parse_masked_lm_prob": ["--masked_lm_prob=0"],
     "parse_beta_2": ["--beta_2=1"],
     "parse_nsp_loss_weight": ["--nsp_loss_weight=-1"],
@@ -96,6 +99,8 @@ for name, args in cases.items():
         "kernel_stds": [float(w.numpy().std()) for w in model.weights
                         if w.path.endswith("kernel") or "embeddings" in w.path.split("/")[-1]],
         "nsp_loss_weight": model.nsp_loss_weight,
+        "segment_head_kernel": (None if model.segment_pair_head is None
+                                else list(model.segment_pair_head.kernel.shape)),
         "optimizer": {name: float(getattr(optimizer, name)) for name in
                       ("beta_1", "beta_2", "epsilon", "weight_decay", "global_clipnorm")},
         "rates": [float(schedule(step)) for step in range(100)],
@@ -188,6 +193,14 @@ def test_nsp_loss_weight(probed):
     assert probed["nsp_loss_weight"]["nsp_loss_weight"] == 5.0
 
 
+@pytest.mark.parametrize("value", [True, False])
+def test_nsp_segment_means(probed, value):
+    result = probed["nsp_segment_means" if value else "nonsp_segment_means"]
+    assert result["knobs"]["nsp_segment_means"] is value
+    # bert_tiny: hidden_dim 128, so the segment head reads 2 * 128 features.
+    assert result["segment_head_kernel"] == ([256, 2] if value else None)
+
+
 def test_optimizer_knobs(probed):
     assert probed["optimizer"]["optimizer"] == pytest.approx(
         {"beta_1": 0.8, "beta_2": 0.95, "epsilon": 1e-9, "weight_decay": 0.05,
@@ -219,6 +232,8 @@ def test_warmup_linear_decay_schedule(probed):
          "`--use_bias` (False): applies only to a new model: with --init_checkpoint"),
         ("error_checkpoint_initializer_range",
          "`--initializer_range` (0.05): applies only to a new model"),
+        ("error_checkpoint_segment_means",
+         "`--nsp_segment_means` (True): applies only to a new model"),
     ],
 )
 def test_knob_errors(probed, case, message):

@@ -35,6 +35,9 @@ KNOBS = {
     "dropout": "Dropout of the encoder and its attention while pretraining.",
     "masked_lm_prob": "Fraction of the tokens masked.",
     "nsp_loss_weight": "Weight of the next-sentence loss against the masked-LM loss.",
+    "nsp_segment_means": "The next-sentence head also reads the mean final representations of "
+                         "the two segments (their product and absolute difference), beside "
+                         "`[CLS]`'s pooled output (BERT: the pooled output only).",
     "learning_rate": "Peak learning rate.",
     "beta_1": "First-moment decay of AdamW/LAMB.",
     "beta_2": "Second-moment decay of AdamW/LAMB.",
@@ -64,6 +67,7 @@ RECIPES = {
         "dropout": 0.1,
         "masked_lm_prob": 0.15,
         "nsp_loss_weight": 1.0,
+        "nsp_segment_means": False,
         "learning_rate": 1e-3,
         "beta_1": 0.9,
         "beta_2": 0.999,
@@ -83,6 +87,7 @@ RECIPES = {
         "dropout": 0.0,
         "masked_lm_prob": 0.3,
         "nsp_loss_weight": 1.0,
+        "nsp_segment_means": False,
         "learning_rate": 2e-3,
         "beta_1": 0.9,
         "beta_2": 0.98,
@@ -99,7 +104,7 @@ DEFAULT_RECIPE = "budget"
 # Knobs of a new model, not of its training: with `--init_checkpoint` they come from the
 # checkpoint. The encoder's (`BertEncoder` arguments), then the pretraining heads'.
 ENCODER_KNOBS = ("norm_first", "embedding_layer_norm", "use_bias", "initializer_range")
-HEAD_KNOBS = ("tie_embeddings",)
+HEAD_KNOBS = ("tie_embeddings", "nsp_segment_means")
 ARCHITECTURE_KNOBS = ENCODER_KNOBS + HEAD_KNOBS
 
 
