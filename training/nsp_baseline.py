@@ -112,6 +112,8 @@ def segment_sets(inputs, labels):
 def segment_masks(inputs):
     """Where segment A and segment B are, without `[CLS]` and the two `[SEP]`.
 
+    The positions `SegmentPairHead` averages over (`segment_pair_masks`), as numpy.
+
     Args:
         inputs: dict of numpy arrays `segment_ids` and `padding_mask`
             (`(num_examples, sequence_length)`), packed as `[CLS] A [SEP] B [SEP]`.
@@ -119,14 +121,10 @@ def segment_masks(inputs):
     Returns:
         Two boolean numpy arrays `(num_examples, sequence_length)`: A's positions, B's.
     """
-    segment_ids = np.asarray(inputs["segment_ids"])
-    padding_mask = np.asarray(inputs["padding_mask"]).astype(bool)
-    length = padding_mask.sum(axis=1, keepdims=True)
-    first_end = (padding_mask & (segment_ids == 0)).sum(axis=1, keepdims=True)  # [CLS] A [SEP]
-    positions = np.arange(segment_ids.shape[1])[None, :]
-    in_first = (positions >= 1) & (positions < first_end - 1)
-    in_second = (positions >= first_end) & (positions < length - 1)
-    return in_first, in_second
+    from keras_bert.layers.segment_pair_head import segment_pair_masks
+
+    masks = segment_pair_masks(np.asarray(inputs["segment_ids"]), np.asarray(inputs["padding_mask"]))
+    return tuple(np.asarray(mask) > 0 for mask in masks)
 
 
 def inverse_document_frequency(pairs, vocabulary_size):
