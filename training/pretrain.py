@@ -91,7 +91,8 @@ flags.DEFINE_string(
 flags.DEFINE_enum(
     "recipe", recipes.DEFAULT_RECIPE, sorted(recipes.RECIPES),
     "Defaults of the knobs below: `budget` (pre-LN, no biases, no dropout, initializer range "
-    "0.05, 30% masking, AdamW (0.9, 0.98) at 2e-3, 6% warmup; from the budget recipes and "
+    "0.05, 30% masking, a next-sentence head also on the segment means at weight 0.25, AdamW "
+    "(0.9, 0.98) at 2e-3, 6% warmup; from the budget recipes and "
     "measured by step: README) or `bert` (Devlin et al. 2018, for reproducing the paper). "
     "Each knob given as a flag overrides its recipe's value.",
 )

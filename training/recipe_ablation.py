@@ -52,9 +52,12 @@ VARIANTS = {
     "mask_15": ("budget, 15% masking", _BUDGET + ["--masked_lm_prob=0.15"]),
     "mask_40": ("budget, 40% masking", _BUDGET + ["--masked_lm_prob=0.4"]),
     "nsp_weight_4": ("budget, next-sentence loss x4", _BUDGET + ["--nsp_loss_weight=4"]),
-    "segment_means": (
-        "budget, next-sentence head also on the segment means",
-        _BUDGET + ["--nsp_segment_means"],
+    "cls_head": (
+        "budget, BERT's next-sentence head (`[CLS]` only), weight 1",
+        _BUDGET + ["--nonsp_segment_means", "--nsp_loss_weight=1"],
+    ),
+    "segment_weight_1": (
+        "budget, next-sentence weight 1 (with the segment head)", _BUDGET + ["--nsp_loss_weight=1"]
     ),
     "betas_bert": (
         "budget, AdamW (0.9, 0.999), eps 1e-6", _BUDGET + ["--beta_2=0.999", "--epsilon=1e-6"]

@@ -129,7 +129,9 @@ def test_default_recipe_and_the_other_one_flag_away(probed):
     assert probed["bert"]["knobs"] == recipes.RECIPES["bert"]
     budget = probed["default"]
     assert budget["norm_first"] and budget["final_layer_norm"] and budget["block_biases"] == 0
-    assert budget["dropout"] == [0.0, 0.0] and budget["nsp_loss_weight"] == 1.0
+    assert budget["dropout"] == [0.0, 0.0] and budget["nsp_loss_weight"] == 0.25
+    assert budget["knobs"]["nsp_segment_means"] and budget["segment_head_kernel"] == [256, 2]
+    assert probed["bert"]["nsp_loss_weight"] == 1.0 and probed["bert"]["segment_head_kernel"] is None
     assert budget["initializer_range"] == 0.05
     bert = probed["bert"]
     assert not bert["norm_first"] and bert["block_biases"] > 0

@@ -7,7 +7,11 @@ recipes of Cramming (Geiping and Goldstein 2022), 24-hour BERT (Izsak et al.
 0.98), 6% warmup, 30% masking) with an initializer range of 0.05 and a peak
 learning rate of 2e-3: the README's pretraining section measures its masked
 LM leaving the unigram plateau by step 300, where BERT's initializer range of
-0.02 keeps it there for 600 steps and more. `bert` is the original recipe of Devlin
+0.02 keeps it there for 600 steps and more. Its next-sentence head also reads
+the two segments' mean representations (`SegmentPairHead`), at a quarter of
+the masked-LM loss's weight: with BERT's `[CLS]` head alone the next-sentence
+accuracy stays at chance until step ~800, and at full weight the segment head
+holds the masked LM on its unigram plateau. `bert` is the original recipe of Devlin
 et al. (2018): post-LN blocks, biases, dropout 0.1, 15% masking, AdamW (0.9,
 0.999), initializer range 0.02, a warmup of 10% of the steps then linear decay;
 its learning rate is this project's for the small presets at batch 32
@@ -86,8 +90,8 @@ RECIPES = {
         "initializer_range": 0.05,
         "dropout": 0.0,
         "masked_lm_prob": 0.3,
-        "nsp_loss_weight": 1.0,
-        "nsp_segment_means": False,
+        "nsp_loss_weight": 0.25,
+        "nsp_segment_means": True,
         "learning_rate": 2e-3,
         "beta_1": 0.9,
         "beta_2": 0.98,
