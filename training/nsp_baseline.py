@@ -160,6 +160,8 @@ def encoder_features(encoder, inputs, batch_size=64):
         Three float64 numpy arrays `(num_examples, hidden_dim)`: `sequence_output` at
         `[CLS]`, the mean over segment A, the mean over segment B.
     """
+    from keras_bert.layers.segment_pair_head import masked_mean
+
     in_first, in_second = segment_masks(inputs)
     outputs = ([], [], [])
     for start in range(0, len(in_first), batch_size):
@@ -169,8 +171,7 @@ def encoder_features(encoder, inputs, batch_size=64):
         sequence = np.asarray(encoder(batch, training=False)["sequence_output"], np.float64)
         outputs[0].append(sequence[:, 0])
         for output, mask in zip(outputs[1:], (in_first[rows], in_second[rows])):
-            weights = mask[..., None].astype(np.float64)
-            output.append((sequence * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0))
+            output.append(np.asarray(masked_mean(sequence, mask.astype(np.float64))))
     return tuple(np.concatenate(output) for output in outputs)
 
 
@@ -192,7 +193,7 @@ def _cosines(first, second):
 
 
 def segment_pair_features(first, second):
-    """`[first * second, |first - second|]`: what a probe compares two segments by.
+    """`[first * second, |first - second|]`, the features `SegmentPairHead` scores, as numpy.
 
     Args:
         first, second: numpy arrays `(num_examples, hidden_dim)`, the segment means.
@@ -200,7 +201,9 @@ def segment_pair_features(first, second):
     Returns:
         numpy array `(num_examples, 2 * hidden_dim)`.
     """
-    return np.concatenate([first * second, np.abs(first - second)], axis=1)
+    from keras_bert.layers.segment_pair_head import segment_pair_features as features
+
+    return np.asarray(features(first, second))
 
 
 def linear_probe(train_features, train_labels, eval_features, eval_labels, l2=1.0,

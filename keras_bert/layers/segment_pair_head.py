@@ -72,9 +72,9 @@ class SegmentPairHead(keras.layers.Layer):
     def call(self, sequence_output, segment_ids, padding_mask):
         in_first, in_second = segment_pair_masks(segment_ids, padding_mask)
         sequence_output = ops.cast(sequence_output, "float32")
-        first = _masked_mean(sequence_output, in_first)
-        second = _masked_mean(sequence_output, in_second)
-        features = ops.concatenate([first * second, ops.abs(first - second)], axis=-1)
+        features = segment_pair_features(
+            masked_mean(sequence_output, in_first), masked_mean(sequence_output, in_second)
+        )
         return ops.matmul(features, ops.cast(self.kernel, "float32"))
 
     def compute_output_shape(self, sequence_output_shape, *args):
@@ -108,8 +108,29 @@ def segment_pair_masks(segment_ids, padding_mask):
     return ops.cast(in_first, "float32"), ops.cast(in_second, "float32")
 
 
-def _masked_mean(sequence_output, mask):
-    """Mean of `(batch_size, sequence_length, hidden_dim)` over `mask`'s positions; zeros if none."""
+def masked_mean(sequence_output, mask):
+    """Mean of `sequence_output` over `mask`'s positions; zeros where `mask` has none.
+
+    Args:
+        sequence_output: float tensor `(batch_size, sequence_length, hidden_dim)`.
+        mask: tensor `(batch_size, sequence_length)` of 0/1 weights, in `sequence_output`'s
+            dtype.
+
+    Returns:
+        Tensor `(batch_size, hidden_dim)`.
+    """
     weights = ops.expand_dims(mask, -1)
     total = ops.sum(sequence_output * weights, axis=1)
     return total / ops.maximum(ops.sum(weights, axis=1), 1.0)
+
+
+def segment_pair_features(first, second):
+    """`concat(first * second, |first - second|)`: what `SegmentPairHead` scores.
+
+    Args:
+        first, second: tensors `(batch_size, hidden_dim)`, the two segments' means.
+
+    Returns:
+        Tensor `(batch_size, 2 * hidden_dim)`.
+    """
+    return ops.concatenate([first * second, ops.abs(first - second)], axis=-1)
